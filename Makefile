@@ -1,0 +1,51 @@
+# geoby: `make demo` serves the sample town, `make test` runs the whole suite.
+# Both work on a fresh machine: the venv, the Python packages and (through
+# `geoby db up`, as root on Debian/Ubuntu) PostgreSQL and PostGIS are installed
+# where missing.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install db demo test bench lint format clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; \
+	  else echo "python3 venv module missing: install python3-venv" >&2; exit 1; fi; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+db: install
+	$(BIN)/geoby db up
+
+demo: db
+	$(BIN)/geoby demo
+
+test: db
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: db
+	$(BIN)/python -m pytest
+
+bench: db
+	@set -e; for b in bench/bench_*.py; do [ -e "$$b" ] || continue; $(BIN)/python "$$b"; done
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	-$(BIN)/geoby db down
+	rm -rf var/sample .pytest_cache

@@ -1,0 +1,52 @@
+"""``geoby serve`` and ``geoby demo``: run the platform."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from layers.database import cluster_for
+from layers.migrate import migrate
+from layers.settings import get_settings
+
+
+@click.command()
+@click.option("--host", help="Address to listen on (default GEOBY_API_HOST, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default GEOBY_API_PORT, 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the web map, OGC APIs and domain API."""
+    import uvicorn
+
+    api = get_settings().api
+    host, port = host or api.host, port or api.port
+    click.echo(f"serving geoby on http://{host}:{port}/ (Ctrl-C to stop)")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+@click.command()
+@click.option("--size", type=click.Choice(["small", "medium", "large"]), default="small",
+              show_default=True, help="Size of the sample town.")  # fmt: skip
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("var/sample"), show_default=True, help="Where the sample is written.")  # fmt: skip
+@click.option("--no-serve", is_flag=True, help="Prepare everything, then exit.")
+@click.pass_context
+def demo(ctx: click.Context, size: str, directory: Path, no_serve: bool) -> None:
+    """Start the database, generate the sample town, and serve it."""
+    from ingest.sample import generate, read_manifest
+
+    settings = get_settings()
+    if settings.database.url is None:
+        state = cluster_for(settings).up()
+        click.echo(f"database: {state.summary()}")
+    migrate(settings)
+    manifest = read_manifest(directory)
+    if manifest is None or manifest.get("size") != size:
+        manifest = generate(directory, size=size, overwrite=True)
+        click.echo(f"sample: generated '{manifest['town']}' ({size}) in {directory}")
+    else:
+        click.echo(f"sample: '{manifest['town']}' ({size}) already in {directory}")
+    if no_serve:
+        click.echo("demo ready (not serving: --no-serve)")
+        return
+    ctx.invoke(serve)

@@ -1,0 +1,203 @@
+"""Connections to PostGIS: role-scoped pools and the database boundary.
+
+geoby connects with one of three roles, each with only the privileges it
+needs (see ``layers/migrations/0001_roles_and_schemas.sql``):
+
+``read``
+    ``geoby_read``: SELECT on the open data and the catalog. The public API.
+``ingest``
+    ``geoby_ingest``: creates and writes data tables, writes the catalog.
+``admin``
+    ``geoby_admin``: platform tables (users, tokens, dig requests, audit).
+
+:func:`resolve_dsn` finds the DSN for a role: from ``GEOBY_DATABASE_URL``
+when set (its user is the owner that runs migrations; the roles log in with
+``GEOBY_DATABASE_<ROLE>_PASSWORD``), else from the private cluster.
+
+:class:`Database` keeps one pool per role. Its :meth:`Database.connection`
+context manager commits on success, rolls back on error, and translates
+driver errors into :mod:`layers.errors` so that no SQL text or credential
+reaches a user.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+from urllib.parse import quote
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+import psycopg2.pool
+from psycopg2.extensions import make_dsn, parse_dsn
+
+from layers.errors import Conflict, DatabaseError, DatabaseUnavailable, GeobyError, InvalidInput
+from layers.pgcluster import Cluster
+from layers.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+Role = Literal["read", "ingest", "admin", "owner"]
+ROLE_NAMES: dict[str, str] = {
+    "read": "geoby_read",
+    "ingest": "geoby_ingest",
+    "admin": "geoby_admin",
+}
+
+
+def cluster_for(settings: Settings) -> Cluster:
+    """The private cluster that ``settings`` describe."""
+    return Cluster(settings.database.cluster_dir, port=settings.database.port)
+
+
+def resolve_dsn(settings: Settings | None = None, role: Role = "read") -> str:
+    """Return the libpq DSN with which ``role`` connects.
+
+    Parameters
+    ----------
+    settings
+        Defaults to :func:`layers.settings.get_settings`.
+    role
+        ``read``, ``ingest``, ``admin``, or ``owner`` (the superuser of the
+        private cluster, or the user of ``GEOBY_DATABASE_URL``; migrations only).
+    """
+    settings = settings or get_settings()
+    db = settings.database
+    if db.url is not None:
+        owner = parse_dsn(db.url.get_secret_value())
+        if role == "owner":
+            return make_dsn(**owner)
+        password = getattr(db, f"{role}_password").get_secret_value()
+        return make_dsn(**{**owner, "user": ROLE_NAMES[role], "password": password})
+    cluster = cluster_for(settings)
+    if role == "owner":
+        return cluster.superuser_dsn(db.name)
+    name = ROLE_NAMES[role]
+    return cluster.dsn(name, cluster.credentials()[name], db.name)
+
+
+def redact(dsn: str) -> str:
+    """A DSN with its password replaced, safe for logs and error messages."""
+    try:
+        parts = parse_dsn(dsn)
+    except psycopg2.ProgrammingError:
+        return "(unparseable DSN)"
+    if "password" in parts:
+        parts["password"] = "***"
+    return make_dsn(**parts)
+
+
+def as_url(dsn: str) -> str:
+    """A libpq keyword DSN as a ``postgresql://`` URL (for psql, QGIS, ``ogr2ogr PG:``)."""
+    parts = parse_dsn(dsn)
+    user = quote(parts.get("user", ""), safe="")
+    password = parts.get("password")
+    auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+    host = parts.get("host", "127.0.0.1")
+    port = f":{parts['port']}" if "port" in parts else ""
+    return f"postgresql://{auth}{host}{port}/{quote(parts.get('dbname', ''), safe='')}"
+
+
+def translate(exc: psycopg2.Error) -> GeobyError:
+    """Map a driver error to a geoby error whose user message is safe to show."""
+    text = str(exc).strip()
+    if isinstance(exc, psycopg2.OperationalError) and exc.pgcode is None:
+        return DatabaseUnavailable("The database is not reachable.", log_detail=text)
+    if isinstance(exc, psycopg2.errors.UniqueViolation):
+        return Conflict("A record with the same key already exists.", log_detail=text)
+    if isinstance(exc, psycopg2.errors.QueryCanceled):
+        return DatabaseError("The query took too long and was cancelled.", log_detail=text)
+    if isinstance(exc, psycopg2.DataError | psycopg2.IntegrityError):
+        return InvalidInput("The data was rejected by a database constraint.", log_detail=text)
+    return DatabaseError("A database error occurred; it has been logged.", log_detail=text)
+
+
+def connect(dsn: str, *, application_name: str = "geoby") -> psycopg2.extensions.connection:
+    """Open one connection, translating a failure to :class:`DatabaseUnavailable`."""
+    try:
+        return psycopg2.connect(dsn, application_name=application_name)
+    except psycopg2.OperationalError as exc:
+        raise DatabaseUnavailable(
+            "The database is not reachable; is it running (`geoby db status`)?",
+            log_detail=f"{redact(dsn)}: {exc}",
+        ) from exc
+
+
+class Database:
+    """Connection pools for geoby's roles, created lazily.
+
+    Parameters
+    ----------
+    settings
+        Where to connect; defaults to the process settings.
+
+    Examples
+    --------
+    >>> db = Database()                                   # doctest: +SKIP
+    >>> with db.connection("read") as conn, conn.cursor() as cur:  # doctest: +SKIP
+    ...     cur.execute("SELECT postgis_lib_version()")
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self._pools: dict[str, psycopg2.pool.ThreadedConnectionPool] = {}
+        self._lock = threading.Lock()
+
+    def dsn(self, role: Role) -> str:
+        return resolve_dsn(self.settings, role)
+
+    def _pool(self, role: Role) -> psycopg2.pool.ThreadedConnectionPool:
+        with self._lock:
+            pool = self._pools.get(role)
+            if pool is None:
+                db = self.settings.database
+                dsn = self.dsn(role)
+                options = f"-c statement_timeout={db.statement_timeout_ms}"
+                try:
+                    pool = psycopg2.pool.ThreadedConnectionPool(
+                        db.pool_min, db.pool_max, dsn,
+                        application_name=f"geoby-{role}", options=options,
+                    )  # fmt: skip
+                except psycopg2.OperationalError as exc:
+                    raise DatabaseUnavailable(
+                        "The database is not reachable; is it running (`geoby db status`)?",
+                        log_detail=f"{redact(dsn)}: {exc}",
+                    ) from exc
+                self._pools[role] = pool
+            return pool
+
+    @contextmanager
+    def connection(self, role: Role = "read") -> Iterator[psycopg2.extensions.connection]:
+        """A pooled connection in a transaction: committed on success, else rolled back.
+
+        Raises
+        ------
+        GeobyError
+            Driver errors raised inside the block, translated by :func:`translate`.
+        """
+        pool = self._pool(role)
+        try:
+            conn = pool.getconn()
+        except psycopg2.Error as exc:
+            raise translate(exc) from exc
+        broken = False
+        try:
+            with conn:
+                yield conn
+        except psycopg2.Error as exc:
+            broken = conn.closed != 0
+            log.warning("database error as %s: %s", role, exc)
+            raise translate(exc) from exc
+        finally:
+            pool.putconn(conn, close=broken or conn.closed != 0)
+
+    def close(self) -> None:
+        """Close every pool."""
+        with self._lock:
+            for pool in self._pools.values():
+                pool.closeall()
+            self._pools.clear()
