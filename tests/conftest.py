@@ -9,6 +9,7 @@ raise and the tests fail.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from layers.migrate import migrate
 from layers.settings import DatabaseSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_DB = "geoby_test"
+# Concurrent suites on one cluster use their own database: GEOBY_TEST_DATABASE=geoby_test_x
+TEST_DB = os.environ.get("GEOBY_TEST_DATABASE", "geoby_test")
 
 
 def _test_settings() -> Settings:
@@ -64,3 +66,17 @@ def owner_conn(settings: Settings) -> Iterator[psycopg2.extensions.connection]:
     conn.autocommit = True
     yield conn
     conn.close()
+
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real third-party files in ../shared/data (never copied into the repo).
+
+    CI always has them; a missing folder fails the tests that need it.
+    """
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"the real test data is missing: {SHARED_DATA} (see shared/data/SOURCES.md)")
+    return SHARED_DATA

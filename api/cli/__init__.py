@@ -13,6 +13,7 @@ import sys
 import click
 
 from api.cli.db import db
+from api.cli.ingest import ingest
 from api.cli.layers import layers
 from api.cli.sample import sample
 from api.cli.serve import demo, serve
@@ -31,7 +32,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (db, layers, sample, serve, demo):
+for command in (db, ingest, layers, sample, serve, demo):
     cli.add_command(command)
 
 

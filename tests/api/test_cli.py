@@ -67,7 +67,8 @@ def test_db_status_and_url(env):
     assert status.returncode == 0, status.stderr
     assert "PostGIS 3" in status.stdout and "layers in the catalog" in status.stdout
     url = geoby(env, "db", "url").stdout.strip()
-    assert url.startswith("postgresql://geoby_read:") and url.endswith("/geoby_test")
+    assert url.startswith("postgresql://geoby_read:")
+    assert url.endswith("/" + env["GEOBY_DATABASE_NAME"])
 
 
 def test_unreachable_database_is_a_one_line_error(env):
