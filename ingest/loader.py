@@ -23,17 +23,19 @@ from __future__ import annotations
 
 import io
 import logging
+import queue
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import Literal
+from typing import Literal, TypeVar
 
+import numpy as np
 import pandas as pd
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 
-from ingest.prepare import Prepared, Reject, prepare_chunk
+from ingest.prepare import Reject, prepare_chunk
 from ingest.source import SourceFile
 from ingest.spec import TableSpec
 from layers import catalog
@@ -44,10 +46,13 @@ from layers.errors import Conflict, InvalidInput
 from layers.progress import progress
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Mode = Literal["insert", "upsert", "replace"]
 MODES: tuple[str, ...] = ("insert", "upsert", "replace")
 SHOWN_REJECTS = 5
+OUTLIER_MIN_M = 50_000.0
+OUTLIER_FACTOR = 10.0
 
 
 @dataclass
@@ -154,17 +159,22 @@ def _load_part(conn, index, part, source, report, mode, skip_invalid, show_progr
             map(sql.Identifier, ["_record", *columns, *(["geom"] if spec.spatial else [])])
         ),
     )
-    staged, has_z, rejects = 0, False, []
+    staged, has_z, rejects, centres = 0, False, [], []
     label = f"{source.name} -> {spec.layer.id}"
     with conn.cursor() as cur:
-        for chunk in progress(part.chunks, desc=label, unit="chunk", enabled=show_progress):
-            prepared: Prepared = prepare_chunk(chunk, spec, source=source.name)
-            report.rows_in += len(chunk)
+        prepared_chunks = in_background(
+            (len(chunk), prepare_chunk(chunk, spec, source=source.name)) for chunk in part.chunks
+        )
+        for n_rows, prepared in progress(prepared_chunks, desc=label, unit="chunk",
+                                         enabled=show_progress):  # fmt: skip
+            report.rows_in += n_rows
             report.repaired += prepared.repaired
             if prepared.rejects and not skip_invalid:
                 raise _refusal(prepared.rejects, source)
             rejects.extend(prepared.rejects)
             has_z |= prepared.has_z
+            if prepared.centres is not None:
+                centres.append((prepared.centres, prepared.records))
             if prepared.rows:
                 cur.copy_expert(copy.as_string(conn), io.BytesIO(prepared.csv))
                 staged += prepared.rows
@@ -173,15 +183,58 @@ def _load_part(conn, index, part, source, report, mode, skip_invalid, show_progr
     report.rejected += len(rejects)
     _keep_rejects(conn, spec, source, rejects)
     _check_duplicate_keys(conn, stage, spec, source)
-    if spec.spatial:
-        report.warnings.extend(_outliers(conn, stage, source))
-    _ensure_table(conn, spec, has_z)
-    inserted, updated, deleted = _merge(conn, stage, spec, source, mode)
+    if centres:
+        report.warnings.extend(far_away(centres, source))
+    created = _ensure_table(conn, spec, has_z)
+    # a new table holds nothing to conflict with: plain insert, then build the indexes
+    inserted, updated, deleted = _merge(conn, stage, spec, source, "insert" if created else mode)
+    if created:
+        _create_indexes(conn, spec)
     report.inserted += inserted
     report.updated += updated
     report.deleted += deleted
     _register(conn, spec, source, mode, staged, report)
     report.layers.append(spec.layer.id)
+
+
+def in_background(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Produce ``items`` in a worker thread, ``depth`` ahead of the consumer.
+
+    Reading and preparing the next chunk (GDAL, GEOS, Arrow: all release the
+    GIL) overlaps with ``COPY`` of the current one. An exception in the worker
+    is raised in the consumer; a consumer that stops early stops the worker.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put((True, item))
+            buffer.put((True, done))
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            buffer.put((False, exc))
+
+    worker = threading.Thread(target=work, name="geoby-prepare", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = buffer.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a worker waiting on a full buffer
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)
 
 
 def _refusal(rejects: list[Reject], source: SourceFile) -> InvalidInput:
@@ -243,15 +296,26 @@ def _check_duplicate_keys(conn, stage, spec: TableSpec, source: SourceFile) -> N
         )  # fmt: skip
 
 
-def _outliers(conn, stage, source: SourceFile) -> list[str]:
-    query = (resources.files("ingest") / "sql" / "outliers.sql").read_text()
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL(query).format(stage=stage))
-        rows = cur.fetchall()
+def far_away(centres: list[tuple[np.ndarray, np.ndarray]], source: SourceFile) -> list[str]:
+    """Features far from all the others: likely a wrong coordinate.
+
+    A point at a grid's false origin or with swapped axes lies hundreds of
+    kilometres from the rest. Flagged: box centres farther from the median
+    centre than max(50 km, 10 x the 90th percentile distance); at most 20.
+    """
+    xy = np.concatenate([c for c, _ in centres])
+    records = np.concatenate([r for _, r in centres])
+    if len(xy) < 3:
+        return []
+    dist = np.hypot(*(xy - np.median(xy, axis=0)).T)
+    limit = max(OUTLIER_MIN_M, OUTLIER_FACTOR * float(np.percentile(dist, 90)))
+    flagged = np.flatnonzero(dist > limit)
+    flagged = flagged[np.argsort(-dist[flagged])][:20]
     warnings = [
-        f"{source.name}: record {record} lies {dist / 1000:,.0f} km from the other features "
-        f"(at E {x:,.0f}, N {y:,.0f} in EPSG:{STORAGE_EPSG}); check its coordinates"
-        for record, dist, x, y in rows
+        f"{source.name}: record {records[i]} lies {dist[i] / 1000:,.0f} km from the other "
+        f"features (at E {xy[i, 0]:,.0f}, N {xy[i, 1]:,.0f} in EPSG:{STORAGE_EPSG}); "
+        "check its coordinates"
+        for i in flagged
     ]
     for warning in warnings:
         log.warning("%s", warning)
@@ -273,7 +337,8 @@ def _existing_columns(conn, spec: TableSpec) -> dict[str, str]:
         return dict(cur.fetchall())
 
 
-def _ensure_table(conn, spec: TableSpec, has_z: bool) -> None:
+def _ensure_table(conn, spec: TableSpec, has_z: bool) -> bool:
+    """Create the target table, or evolve it; return whether it was created."""
     table = spec.layer.qualified_table
     existing = _existing_columns(conn, spec)
     with conn.cursor() as cur:
@@ -286,19 +351,22 @@ def _ensure_table(conn, spec: TableSpec, has_z: bool) -> None:
             cols += [sql.SQL("_source text NOT NULL"), sql.SQL("_record text NOT NULL"),
                      sql.SQL("_loaded_at timestamptz NOT NULL DEFAULT now()")]  # fmt: skip
             cur.execute(sql.SQL("CREATE TABLE {} ({})").format(table, sql.SQL(", ").join(cols)))
-            if spec.spatial:
-                cur.execute(sql.SQL("CREATE INDEX ON {} USING gist (geom)").format(table))
-            cur.execute(sql.SQL("CREATE INDEX ON {} (_source)").format(table))
-            if spec.key:
-                cur.execute(
-                    sql.SQL("CREATE UNIQUE INDEX ON {} ({})").format(table, _key_list(spec))
-                )
-            for column in spec.indexes:
-                cur.execute(
-                    sql.SQL("CREATE INDEX ON {} ({})").format(table, sql.Identifier(column))
-                )
-            return
+            return True
         _evolve_table(cur, spec, existing, has_z)
+        return False
+
+
+def _create_indexes(conn, spec: TableSpec) -> None:
+    """Indexes of a new table, built once after its first load (cheaper than per row)."""
+    table = spec.layer.qualified_table
+    with conn.cursor() as cur:
+        if spec.spatial:
+            cur.execute(sql.SQL("CREATE INDEX ON {} USING gist (geom)").format(table))
+        cur.execute(sql.SQL("CREATE INDEX ON {} (_source)").format(table))
+        if spec.key:
+            cur.execute(sql.SQL("CREATE UNIQUE INDEX ON {} ({})").format(table, _key_list(spec)))
+        for column in spec.indexes:
+            cur.execute(sql.SQL("CREATE INDEX ON {} ({})").format(table, sql.Identifier(column)))
 
 
 def _evolve_table(cur, spec: TableSpec, existing: dict[str, str], has_z: bool) -> None:
@@ -331,7 +399,7 @@ def _normal_type(pg_type: str) -> str:
 
 def _geom_expression(conn, spec: TableSpec) -> sql.Composable:
     declared = _existing_columns(conn, spec).get("geom", "").lower().replace(" ", "")
-    expr = sql.SQL("geom")
+    expr = sql.SQL("ST_SetSRID(geom, {})").format(sql.Literal(STORAGE_EPSG))
     if spec.geometry_type and spec.geometry_type.startswith("Multi"):
         expr = sql.SQL("ST_Multi({})").format(expr)
     if "z," in declared:

@@ -66,6 +66,9 @@ class Prepared:
     repaired: int = 0
     rejects: list[Reject] = field(default_factory=list)
     has_z: bool = False
+    #: centres of the kept features' boxes in EPSG:25832, and their records
+    centres: np.ndarray | None = None
+    records: np.ndarray | None = None
 
 
 def prepare_chunk(chunk: pd.DataFrame, spec: TableSpec, *, source: str) -> Prepared:
@@ -131,10 +134,10 @@ def _bad(values: pd.Series, coerced: pd.Series, pg_type: str, name: str, records
 
 
 def _coerce(values: pd.Series, pg_type: str, name: str, records, source: str) -> pd.Series:
-    values = values.where(values.notna(), None) if values.dtype == object else values
-    if values.dtype == object:
-        blank = values.map(lambda v: isinstance(v, str) and v.strip() == "")
-        values = values.mask(blank, None)
+    textual = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+    if textual:
+        text = values.astype("string")
+        values = text.mask(text.str.strip().eq("").fillna(False))  # blank means missing
     if pg_type in ("integer", "bigint", "smallint"):
         coerced = pd.to_numeric(values, errors="coerce")
         _bad(values, coerced, pg_type, name, records, source)
@@ -142,27 +145,27 @@ def _coerce(values: pd.Series, pg_type: str, name: str, records, source: str) ->
         _bad(values, coerced.mask(fractional), pg_type, name, records, source)
         return coerced.astype("Int64")
     if pg_type in ("double precision", "real", "numeric"):
-        if values.dtype == object:
-            values = values.map(lambda v: v.replace(",", ".") if isinstance(v, str) else v)
+        if textual:  # decimal commas, as Danish spreadsheets write them
+            values = values.str.strip().str.replace(",", ".", regex=False)
         coerced = pd.to_numeric(values, errors="coerce").astype("float64")
         coerced = coerced.mask(~np.isfinite(coerced.fillna(0.0)))
         _bad(values, coerced, pg_type, name, records, source)
         return coerced
     if pg_type == "boolean":
-        coerced = values.map(_to_bool).astype("boolean")
+        coerced = values.astype(object).map(_to_bool).astype("boolean")
         _bad(values, coerced, pg_type, name, records, source)
         return coerced
     if pg_type in ("timestamptz", "date"):
         coerced = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
         _bad(values, coerced, pg_type, name, records, source)
-        if pg_type == "date":
-            return coerced.dt.strftime("%Y-%m-%d").astype(object).where(coerced.notna(), None)
-        return (
-            coerced.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").astype(object).where(coerced.notna(), None)
-        )
+        text = coerced.dt.strftime("%Y-%m-%d" if pg_type == "date" else "%Y-%m-%dT%H:%M:%S.%fZ")
+        return text.astype("string").mask(coerced.isna())
     if pg_type == "jsonb":
-        return values.map(lambda v: None if v is None else json.dumps(v, default=str))
-    return values.map(lambda v: None if v is None or v is pd.NA else str(v)).astype(object)
+        missing = values.isna()
+        return values.map(lambda v: json.dumps(v, default=str)).astype("string").mask(missing)
+    if textual:
+        return values
+    return values.astype("string").mask(values.isna())
 
 
 def _to_bool(value: object) -> object:
@@ -261,9 +264,12 @@ def _geometries(chunk, spec: TableSpec, records, source: str, prepared: Prepared
         at = int(np.flatnonzero(keep)[np.argmax(bad)])
         raise CRSMismatch(f"{source}: the geometry cannot be reprojected to EPSG:{STORAGE_EPSG}",
                           record=f"record {records[at]}")  # fmt: skip
-    kept = shapely.set_srid(kept, STORAGE_EPSG)
-    dims = 3 if prepared.has_z else 2
-    wkb = shapely.to_wkb(kept, hex=True, include_srid=True, output_dimension=dims)
+    box = shapely.bounds(kept) if len(kept) else np.zeros((0, 4))
+    prepared.centres = np.column_stack([(box[:, 0] + box[:, 2]) / 2, (box[:, 1] + box[:, 3]) / 2])
+    prepared.records = records[keep]
+    # plain WKB: the merge sets the storage SRID, cheaper than EWKB per geometry
+    binary = shapely.to_wkb(kept, output_dimension=3 if prepared.has_z else 2)
+    wkb = np.array([b.hex() for b in binary], dtype=object)  # faster than GEOS' hex writer
     return keep, wkb, prepared
 
 

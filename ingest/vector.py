@@ -80,8 +80,9 @@ def read_chunks(
     with ctx as (meta, reader):
         file_crs = _declared_crs(path, meta.get("crs"), crs)
         geometry_name = meta.get("geometry_name") or "wkb_geometry"
+        fid_name = meta.get("fid_column") or "OGC_FID"
         for batch in reader:
-            yield _to_frame(batch, geometry_name, file_crs)
+            yield _to_frame(batch, geometry_name, fid_name, file_crs)
 
 
 def _declared_crs(path: Path, declared: str | None, assumed: str | None) -> CRS | None:
@@ -100,10 +101,10 @@ def _declared_crs(path: Path, declared: str | None, assumed: str | None) -> CRS 
     return CRS.from_user_input(text) if text else None
 
 
-def _to_frame(batch, geometry_name: str, crs: CRS | None) -> gpd.GeoDataFrame:
+def _to_frame(batch, geometry_name: str, fid_name: str, crs: CRS | None) -> gpd.GeoDataFrame:
     frame = batch.to_pandas() if hasattr(batch, "to_pandas") else pd.DataFrame(batch)
     wkb = frame.pop(geometry_name) if geometry_name in frame else pd.Series([None] * len(frame))
-    fids = frame.pop("__fid") if "__fid" in frame else pd.Series(range(len(frame)))
+    fids = frame.pop(fid_name) if fid_name in frame else pd.Series(range(len(frame)))
     frame.columns = _unique_names(frame.columns)
     record = next((frame[f] for f in RECORD_FIELDS if f in frame and frame[f].notna().all()), fids)
     frame["_record"] = record.astype(str).to_numpy()
