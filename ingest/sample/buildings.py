@@ -94,12 +94,21 @@ class _Site:
         self.cells.setdefault(key, []).append(poly)
 
 
-def _footprint(cx: float, cy: float, angle: float, length: float, depth: float, ell: float) -> Polygon:
+def _footprint(
+    cx: float, cy: float, angle: float, length: float, depth: float, ell: float
+) -> Polygon:
     """A rectangle (or an L when ``ell`` > 0) centred on ``(cx, cy)``."""
     hl, hd = length / 2.0, depth / 2.0
     if ell > 0.0:
         wing = ell * length
-        pts = [(-hl, -hd), (hl, -hd), (hl, hd + 0.7 * depth), (hl - wing, hd + 0.7 * depth), (hl - wing, hd), (-hl, hd)]
+        pts = [
+            (-hl, -hd),
+            (hl, -hd),
+            (hl, hd + 0.7 * depth),
+            (hl - wing, hd + 0.7 * depth),
+            (hl - wing, hd),
+            (-hl, hd),
+        ]
     else:
         pts = [(-hl, -hd), (hl, -hd), (hl, hd), (-hl, hd)]
     c, s = math.cos(angle), math.sin(angle)
@@ -123,10 +132,11 @@ def _street_lots(roads: Roads, site: _Site, rng: np.random.Generator) -> list[di
     """Houses along every street, numbered odd on the left, even on the right."""
     zones = plan.zones()
     rows: list[dict] = []
+    counters: dict[str, dict[int, int]] = {}
     for name, road_class, line in merged_streets(roads):
         if road_class in ("motorway", "track") or line.length < 30.0:
             continue
-        numbers = {1: 1, -1: 2}
+        numbers = counters.setdefault(name, {1: 1, -1: 2})
         for side in (1, -1):
             s = 10.0
             while s < line.length - 10.0:
@@ -146,7 +156,9 @@ def _street_lots(roads: Roads, site: _Site, rng: np.random.Generator) -> list[di
                     s += lot
                     continue
                 theta = bearing(line, mid)
-                setback = rng.uniform(*st["setback"]) + (1.5 if road_class in ("primary", "secondary") else 0.0)
+                setback = rng.uniform(*st["setback"]) + (
+                    1.5 if road_class in ("primary", "secondary") else 0.0
+                )
                 off = setback + depth / 2.0
                 p = line.interpolate(mid)
                 cx = p.x - side * math.sin(theta) * off
@@ -189,7 +201,14 @@ def _place_near(
         steps = max(1, int(2 * math.pi * radius / 8.0))
         for k in range(steps):
             a = 2 * math.pi * k / steps
-            poly = _footprint(anchor[0] + radius * math.cos(a), anchor[1] + radius * math.sin(a), theta, length, depth, 0.0)
+            poly = _footprint(
+                anchor[0] + radius * math.cos(a),
+                anchor[1] + radius * math.sin(a),
+                theta,
+                length,
+                depth,
+                0.0,
+            )
             if site.free(poly):
                 site.add(poly)
                 return poly
@@ -203,14 +222,43 @@ def _nearest_street(roads: Roads, poly: Polygon) -> str:
 
 def _landmarks(roads: Roads, site: _Site, rng: np.random.Generator) -> list[dict]:
     """Public buildings, plants, harbour sheds and farmsteads."""
-    specs: list[tuple[str | None, str, str | None, tuple[float, float], float, float, int, tuple[int, int]]] = []
-    specs += [(n, "public", d, (u, v), ln, dp, st, (1900, 2010)) for n, d, u, v, ln, dp, st in plan.PUBLIC_BUILDINGS]
-    specs += [(n, use, d, (u, v), ln, dp, st, (1950, 2015)) for n, use, d, u, v, ln, dp, st in _HARBOUR]
+    specs: list[
+        tuple[str | None, str, str | None, tuple[float, float], float, float, int, tuple[int, int]]
+    ] = []
+    specs += [
+        (n, "public", d, (u, v), ln, dp, st, (1900, 2010))
+        for n, d, u, v, ln, dp, st in plan.PUBLIC_BUILDINGS
+    ]
+    specs += [
+        (n, use, d, (u, v), ln, dp, st, (1950, 2015)) for n, use, d, u, v, ln, dp, st in _HARBOUR
+    ]
     specs += [(n, use, d, p, ln, dp, st, (1960, 2012)) for n, use, d, p, ln, dp, st in _PLANTS]
     for farm in plan.FARMS:
-        specs.append((None, "residential_detached", "farmhouse", farm, rng.uniform(12, 16), rng.uniform(8, 10), 1, (1880, 1990)))
+        specs.append(
+            (
+                None,
+                "residential_detached",
+                "farmhouse",
+                farm,
+                rng.uniform(12, 16),
+                rng.uniform(8, 10),
+                1,
+                (1880, 1990),
+            )
+        )
         for _ in range(int(rng.integers(2, 4))):
-            specs.append((None, "agricultural", "barn", farm, rng.uniform(25, 50), rng.uniform(14, 22), 1, (1950, 2015)))
+            specs.append(
+                (
+                    None,
+                    "agricultural",
+                    "barn",
+                    farm,
+                    rng.uniform(25, 50),
+                    rng.uniform(14, 22),
+                    1,
+                    (1950, 2015),
+                )
+            )
     rows: list[dict] = []
     for name, use, detail, anchor, length, depth, storeys, years in specs:
         poly = _place_near(site, roads, anchor, length, depth)

@@ -137,33 +137,125 @@ def write_climate(out: Path, seed: int) -> list[FileEntry]:
     d.mkdir(parents=True, exist_ok=True)
     entries = []
     idf = [
-        [dur, t, f"{idf_depth(dur, t):.1f}", f"{idf_depth(dur, t) * 60.0 / dur:.1f}", f"{idf_depth(dur, t) * 1000.0 / (dur * 60.0):.2f}"]
+        [
+            dur,
+            t,
+            f"{idf_depth(dur, t):.1f}",
+            f"{idf_depth(dur, t) * 60.0 / dur:.1f}",
+            f"{idf_depth(dur, t) * 1000.0 / (dur * 60.0):.2f}",
+        ]
         for dur in DURATIONS_MIN
         for t in RETURN_PERIODS
     ]
-    n = write_csv(d / "idf_table.csv", ["duration_min", "return_period_years", "depth_mm", "intensity_mm_per_h", "intensity_um_per_s"], idf)
-    entries.append(FileEntry("climate/idf_table.csv", "climate", "csv", "rain depth-duration-frequency table", rows=n))
+    n = write_csv(
+        d / "idf_table.csv",
+        [
+            "duration_min",
+            "return_period_years",
+            "depth_mm",
+            "intensity_mm_per_h",
+            "intensity_um_per_s",
+        ],
+        idf,
+    )
+    entries.append(
+        FileEntry(
+            "climate/idf_table.csv", "climate", "csv", "rain depth-duration-frequency table", rows=n
+        )
+    )
     factors = [[t, f, 100] for t, f in CLIMATE_FACTORS.items()]
-    n = write_csv(d / "climate_factors.csv", ["return_period_years", "climate_factor", "horizon_years"], factors)
-    entries.append(FileEntry("climate/climate_factors.csv", "climate", "csv", "climate factors on design rain (illustrative)", rows=n))
+    n = write_csv(
+        d / "climate_factors.csv",
+        ["return_period_years", "climate_factor", "horizon_years"],
+        factors,
+    )
+    entries.append(
+        FileEntry(
+            "climate/climate_factors.csv",
+            "climate",
+            "csv",
+            "climate factors on design rain (illustrative)",
+            rows=n,
+        )
+    )
     sea = []
     for scenario, (rise, power) in SEA_RISE_2100.items():
         for year in range(2020, 2151, 10):
             msl = MSL_2020_M + rise * ((year - 2020) / 80.0) ** power
-            sea.append([year, scenario, f"{msl:.2f}", f"{msl + SURGE_20Y_M:.2f}", f"{msl + SURGE_100Y_M:.2f}"])
-    header = ["year", "scenario", "mean_sea_level_m_dvr90", "surge_20y_m_dvr90", "surge_100y_m_dvr90"]
+            sea.append(
+                [
+                    year,
+                    scenario,
+                    f"{msl:.2f}",
+                    f"{msl + SURGE_20Y_M:.2f}",
+                    f"{msl + SURGE_100Y_M:.2f}",
+                ]
+            )
+    header = [
+        "year",
+        "scenario",
+        "mean_sea_level_m_dvr90",
+        "surge_20y_m_dvr90",
+        "surge_100y_m_dvr90",
+    ]
     n = write_csv(d / "sea_level_scenarios.csv", header, sea)
-    entries.append(FileEntry("climate/sea_level_scenarios.csv", "climate", "csv", "sea level scenarios, m DVR90", rows=n))
+    entries.append(
+        FileEntry(
+            "climate/sea_level_scenarios.csv",
+            "climate",
+            "csv",
+            "sea level scenarios, m DVR90",
+            rows=n,
+        )
+    )
     gx, gy = plan.WASTEWATER_PLANT
-    gauge = [[GAUGE_ID, "Egevig Renseanlæg", f"{plan.ORIGIN_E + gx:.1f}", f"{plan.ORIGIN_N + gy:.1f}", "EPSG:25832", 0.2, 10]]
-    n = write_csv(d / "rain_gauges.csv", ["gauge_id", "name", "easting", "northing", "crs", "resolution_mm", "interval_min"], gauge)
-    entries.append(FileEntry("climate/rain_gauges.csv", "climate", "csv", "rain gauge locations", rows=n))
+    gauge = [
+        [
+            GAUGE_ID,
+            "Egevig Renseanlæg",
+            f"{plan.ORIGIN_E + gx:.1f}",
+            f"{plan.ORIGIN_N + gy:.1f}",
+            "EPSG:25832",
+            0.2,
+            10,
+        ]
+    ]
+    n = write_csv(
+        d / "rain_gauges.csv",
+        ["gauge_id", "name", "easting", "northing", "crs", "resolution_mm", "interval_min"],
+        gauge,
+    )
+    entries.append(
+        FileEntry("climate/rain_gauges.csv", "climate", "csv", "rain gauge locations", rows=n)
+    )
     times, rain = rain_series(seed)
     stamps = _iso(times)
-    n = write_csv(d / "rain_10min.csv", ["gauge_id", "timestamp", "rain_mm"], ((GAUGE_ID, s, f"{r:.1f}") for s, r in zip(stamps, rain, strict=True)))
-    entries.append(FileEntry("climate/rain_10min.csv", "climate", "csv", "10-minute rain, interval start UTC", rows=n))
+    n = write_csv(
+        d / "rain_10min.csv",
+        ["gauge_id", "timestamp", "rain_mm"],
+        ((GAUGE_ID, s, f"{r:.1f}") for s, r in zip(stamps, rain, strict=True)),
+    )
+    entries.append(
+        FileEntry(
+            "climate/rain_10min.csv", "climate", "csv", "10-minute rain, interval start UTC", rows=n
+        )
+    )
     events = rain_events(times, rain)
-    header = ["event_id", "gauge_id", "start", "end", "duration_min", "depth_mm", "max_intensity_mm_per_h", "max_60min_mm", "return_period_years_est"]
+    header = [
+        "event_id",
+        "gauge_id",
+        "start",
+        "end",
+        "duration_min",
+        "depth_mm",
+        "max_intensity_mm_per_h",
+        "max_60min_mm",
+        "return_period_years_est",
+    ]
     n = write_csv(d / "rain_events.csv", header, events)
-    entries.append(FileEntry("climate/rain_events.csv", "climate", "csv", "rain events (>= 1 h dry between)", rows=n))
+    entries.append(
+        FileEntry(
+            "climate/rain_events.csv", "climate", "csv", "rain events (>= 1 h dry between)", rows=n
+        )
+    )
     return entries

@@ -17,7 +17,7 @@ year for two thousand buildings takes seconds.
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
@@ -37,17 +37,29 @@ _ELECTRICITY = {
     "holiday_home": 14.0, "commercial": 90.0, "industrial": 110.0, "public": 60.0,
     "agricultural": 25.0, "utility": 300.0,
 }  # fmt: skip
-_HOT_WATER = {"residential_detached": 20.0, "residential_terraced": 20.0, "residential_apartment": 22.0, "holiday_home": 10.0}
+_HOT_WATER = {
+    "residential_detached": 20.0,
+    "residential_terraced": 20.0,
+    "residential_apartment": 22.0,
+    "holiday_home": 10.0,
+}
 
 
-def hours() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """UTC hour starts of the year, with local (Danish) hour and weekday."""
+def hours() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """UTC hour starts of the year, with local (Danish) hour, weekday, month."""
     tz = zoneinfo.ZoneInfo("Europe/Copenhagen")
-    start = datetime(plan.YEAR, 1, 1, tzinfo=timezone.utc)
-    n = int((datetime(plan.YEAR + 1, 1, 1, tzinfo=timezone.utc) - start).total_seconds() // 3600)
+    start = datetime(plan.YEAR, 1, 1, tzinfo=UTC)
+    n = int((datetime(plan.YEAR + 1, 1, 1, tzinfo=UTC) - start).total_seconds() // 3600)
     local = [(start + timedelta(hours=h)).astimezone(tz) for h in range(n)]
-    stamps = np.array([(start + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ") for h in range(n)])
-    return stamps, np.array([t.hour for t in local]), np.array([t.weekday() for t in local])
+    stamps = np.array(
+        [(start + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ") for h in range(n)]
+    )
+    return (
+        stamps,
+        np.array([t.hour for t in local]),
+        np.array([t.weekday() for t in local]),
+        np.array([t.month - 1 for t in local]),
+    )
 
 
 def temperature(seed: int, n: int) -> np.ndarray:
@@ -56,7 +68,9 @@ def temperature(seed: int, n: int) -> np.ndarray:
     h = np.arange(n)
     day = h / 24.0
     season = 8.6 - 8.3 * np.cos(2.0 * np.pi * (day - 20.0) / 365.0)
-    daily = -(2.0 + 1.5 * np.sin(2.0 * np.pi * (day - 80.0) / 365.0)) * np.cos(2.0 * np.pi * (h % 24 - 2.0) / 24.0)
+    daily = -(2.0 + 1.5 * np.sin(2.0 * np.pi * (day - 80.0) / 365.0)) * np.cos(
+        2.0 * np.pi * (h % 24 - 2.0) / 24.0
+    )
     shocks = rng.normal(0.0, 0.45, n)
     weather = np.empty(n)
     acc = 0.0
@@ -69,8 +83,16 @@ def temperature(seed: int, n: int) -> np.ndarray:
 def _profiles(hour: np.ndarray, weekday: np.ndarray, month: np.ndarray) -> dict[str, np.ndarray]:
     """Relative electricity profile per use (mean 1 over the year)."""
     weekend = weekday >= 5
-    home = 0.55 + 0.5 * np.exp(-((hour - 7.5) ** 2) / 2.0) + 0.9 * np.exp(-((hour - 19.0) ** 2) / 6.0)
-    home = np.where(weekend, 0.6 + 0.45 * np.exp(-((hour - 10.0) ** 2) / 6.0) + 0.85 * np.exp(-((hour - 19.0) ** 2) / 6.0), home)
+    home = (
+        0.55 + 0.5 * np.exp(-((hour - 7.5) ** 2) / 2.0) + 0.9 * np.exp(-((hour - 19.0) ** 2) / 6.0)
+    )
+    home = np.where(
+        weekend,
+        0.6
+        + 0.45 * np.exp(-((hour - 10.0) ** 2) / 6.0)
+        + 0.85 * np.exp(-((hour - 19.0) ** 2) / 6.0),
+        home,
+    )
     work = np.where(~weekend & (hour >= 7) & (hour < 17), 1.8, 0.35)
     shop = np.where((hour >= 9) & (hour < 19), np.where(weekday == 6, 0.9, 1.6), 0.3)
     plant = np.where(~weekend & (hour >= 6) & (hour < 22), 1.4, 0.7)
@@ -136,7 +158,9 @@ def _block_bytes(ids: np.ndarray, stamps: np.ndarray, elec: np.ndarray, heat: np
     return buf[buf != 0].tobytes()
 
 
-def write_energy(out: Path, seed: int, buildings: gpd.GeoDataFrame, enabled: bool | None) -> list[FileEntry]:
+def write_energy(
+    out: Path, seed: int, buildings: gpd.GeoDataFrame, enabled: bool | None
+) -> list[FileEntry]:
     """Write the temperature series and hourly consumption per building.
 
     Parameters
@@ -158,12 +182,13 @@ def write_energy(out: Path, seed: int, buildings: gpd.GeoDataFrame, enabled: boo
     """
     d = out / "energy"
     d.mkdir(parents=True, exist_ok=True)
-    stamps, hour, weekday = hours()
+    stamps, hour, weekday, month = hours()
     nh = len(stamps)
     temp = temperature(seed, nh)
     rows = ((STATION_ID, s, f"{t:.1f}") for s, t in zip(stamps, temp, strict=True))
-    n_t = write_csv(d / "temperature_hourly.csv", ["station_id", "timestamp", "temperature_c"], rows)
-    month = stamps.astype("datetime64[s]").astype("datetime64[M]").astype(int) % 12
+    n_t = write_csv(
+        d / "temperature_hourly.csv", ["station_id", "timestamp", "temperature_c"], rows
+    )
     profiles = _profiles(hour, weekday, month)
     deficit = np.maximum(17.0 - temp, 0.0)
     deficit /= deficit.sum()
@@ -171,7 +196,11 @@ def write_energy(out: Path, seed: int, buildings: gpd.GeoDataFrame, enabled: boo
     hot_water /= hot_water.sum()
     cop = np.clip(2.2 + 0.09 * (temp + 5.0), 2.0, 4.5)
     rng = rng_for(seed, "energy.consumption")
-    ids = np.array(buildings["building_id"].tolist(), dtype="S36").view(np.uint8).reshape(len(buildings), 36)
+    ids = (
+        np.array(buildings["building_id"].tolist(), dtype="S36")
+        .view(np.uint8)
+        .reshape(len(buildings), 36)
+    )
     stamp_bytes = stamps.astype("S20").view(np.uint8).reshape(nh, 20)
     frame = buildings[["use", "floor_area_m2", "year_built", "heat_installation"]].to_numpy()
     path = d / "consumption_hourly.csv.gz"
@@ -186,7 +215,13 @@ def write_energy(out: Path, seed: int, buildings: gpd.GeoDataFrame, enabled: boo
                 space = _space_heat_per_m2(use, int(year)) * area * rng.uniform(0.8, 1.2)
                 water = _HOT_WATER.get(use, 3.0) * area
                 heat[j] = (space * deficit + water * hot_water) * rng.lognormal(0.0, 0.15, nh)
-                elec[j] = _ELECTRICITY[use] * area * rng.uniform(0.8, 1.2) / nh * profiles[_PROFILE_OF[use]]
+                elec[j] = (
+                    _ELECTRICITY[use]
+                    * area
+                    * rng.uniform(0.8, 1.2)
+                    / nh
+                    * profiles[_PROFILE_OF[use]]
+                )
                 elec[j] *= rng.lognormal(0.0, 0.25, nh)
                 if system == "heat_pump":
                     elec[j] += heat[j] / cop
@@ -194,7 +229,13 @@ def write_energy(out: Path, seed: int, buildings: gpd.GeoDataFrame, enabled: boo
                     elec[j] += heat[j]
             gz.write(_block_bytes(ids[b0 : b0 + _BLOCK], stamp_bytes, elec, heat))
     entries = [
-        FileEntry("energy/temperature_hourly.csv", "energy", "csv", "hourly outdoor temperature, UTC", rows=n_t),
+        FileEntry(
+            "energy/temperature_hourly.csv",
+            "energy",
+            "csv",
+            "hourly outdoor temperature, UTC",
+            rows=n_t,
+        ),
         FileEntry(
             "energy/consumption_hourly.csv.gz",
             "energy",

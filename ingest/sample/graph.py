@@ -141,7 +141,9 @@ class LineGraph:
                     heapq.heappush(heap, (nd, b))
         return dist, parent, via
 
-    def path_edges(self, parent_edge: np.ndarray, parent_node: np.ndarray, target: int) -> list[int]:
+    def path_edges(
+        self, parent_edge: np.ndarray, parent_node: np.ndarray, target: int
+    ) -> list[int]:
         """Edges on the way from ``target`` back to its source, in that order."""
         out: list[int] = []
         node = target

@@ -24,6 +24,10 @@ Deliberate simplifications, so GDAL reads the files as plain 2-D layers:
 * ``etableringstidspunkt`` is the installation year only (a valid
   ``gml:TimePositionType``); ``vejledendeDybde`` is in metres.
 * The answer's ``ler:id`` is derived from the seed; no ``gyldigTil``.
+
+GDAL reads the files with its GML driver (one layer per feature type) and,
+unless opened with ``WRITE_GFS=NO``, writes a ``.gfs`` schema file beside
+them; readers of the sample directory should pass that open option.
 """
 
 from __future__ import annotations
@@ -51,9 +55,23 @@ FEATURE_TYPES = {
     "telecom": ("Telekommunikationsledning", "Telekommunikationskomponent"),
 }
 _PIPES = {"Gasledning", "Vandledning", "Afloebsledning", "TermiskLedning"}
-FAREKLASSE = {"not_dangerous": "ikke farlig", "dangerous": "farlig", "very_dangerous": "meget farlig"}
-DRIFTSSTATUS = {"in_service": "i drift", "planned": "under etablering", "abandoned": "permanent ude af drift"}
-NOEJAGTIGHED = {"0.25": "<= 0.25 m", "0.5": "<= 0.50 m", "1": "<= 1.00 m", "2": "<= 2.00 m", ">2": "> 2.00 m"}
+FAREKLASSE = {
+    "not_dangerous": "ikke farlig",
+    "dangerous": "farlig",
+    "very_dangerous": "meget farlig",
+}
+DRIFTSSTATUS = {
+    "in_service": "i drift",
+    "planned": "under etablering",
+    "abandoned": "permanent ude af drift",
+}
+NOEJAGTIGHED = {
+    "0.25": "<= 0.25 m",
+    "0.5": "<= 0.50 m",
+    "1": "<= 1.00 m",
+    "2": "<= 2.00 m",
+    ">2": "> 2.00 m",
+}
 _COMPONENT_TYPE = {
     "manhole": "brønd", "pumping_station": "pumpestation", "outfall": "udløbsbygværk",
     "treatment_plant_inlet": "renseanlæg", "waterworks": "vandværk", "valve": "ventil",
@@ -113,7 +131,11 @@ def _common(row: dict, owner: Owner, gid: str, line: bool) -> list[str]:
     if not line:
         parts.append(_el("materiale", row["material"]))
     acc = row["accuracy_class"]
-    parts.append(_nil("noejagtighedsklasse") if _missing(acc) else _el("noejagtighedsklasse", NOEJAGTIGHED[acc]))
+    parts.append(
+        _nil("noejagtighedsklasse")
+        if _missing(acc)
+        else _el("noejagtighedsklasse", NOEJAGTIGHED[acc])
+    )
     if row["hazard_class"] == "very_dangerous":
         parts.append(_el("sikkerhedshensyn", _PRECAUTION))
     depth = row["depth_m"]
@@ -137,17 +159,33 @@ def _line(row: dict, owner: Owner) -> str:
         parts.append(_el("tvaersnitsform", "cirkulær"))
     key = (row["utility_type"], row["subtype"])
     if ftype == "Elledning":
-        parts += [_el("type", _LINE_TYPE[key]), _el("spaendingsniveau", row["voltage_kv"], uom="kV")]
+        parts += [
+            _el("type", _LINE_TYPE[key]),
+            _el("spaendingsniveau", row["voltage_kv"], uom="kV"),
+        ]
     elif ftype == "Gasledning":
-        parts += [_el("type", _LINE_TYPE[key]), _el("tryk", row["pressure_bar"], uom="bar"), _el("medietype", "naturgas")]
+        parts += [
+            _el("type", _LINE_TYPE[key]),
+            _el("tryk", row["pressure_bar"], uom="bar"),
+            _el("medietype", "naturgas"),
+        ]
     elif ftype == "TermiskLedning":
-        parts += [_el("type", _LINE_TYPE[key]), _el("indhold", "varmt vand"), _el("konstruktion", "præisoleret")]
+        parts += [
+            _el("type", _LINE_TYPE[key]),
+            _el("indhold", "varmt vand"),
+            _el("konstruktion", "præisoleret"),
+        ]
     elif ftype == "Telekommunikationsledning":
         parts.append(_el("type", _LINE_TYPE[key]))
     elif ftype == "Afloebsledning":
-        parts += [_el("ledningstransporttype", "gravitation"), _el("medietype", _MEDIE[row["subtype"]])]
+        parts += [
+            _el("ledningstransporttype", "gravitation"),
+            _el("medietype", _MEDIE[row["subtype"]]),
+        ]
     body = "".join(parts)
-    return f'<ler:ledningMember><ler:{ftype} gml:id="{gid}">{body}</ler:{ftype}></ler:ledningMember>'
+    return (
+        f'<ler:ledningMember><ler:{ftype} gml:id="{gid}">{body}</ler:{ftype}></ler:ledningMember>'
+    )
 
 
 def _component(row: dict, owner: Owner) -> str:
@@ -161,7 +199,9 @@ def _component(row: dict, owner: Owner) -> str:
     return f'<ler:ledningskomponentMember><ler:{ftype} gml:id="{gid}">{body}</ler:{ftype}></ler:ledningskomponentMember>'
 
 
-def write_ler_gml(path: Path, owner: Owner, answer_id: str, lines: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> int:
+def write_ler_gml(
+    path: Path, owner: Owner, answer_id: str, lines: gpd.GeoDataFrame, points: gpd.GeoDataFrame
+) -> int:
     """Write one owner's networks as a LER ``Graveforespoergselssvar``.
 
     Parameters

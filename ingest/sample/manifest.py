@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest.sample.writers import sha256
+
 FAMILIES = ("terrain", "climate", "water", "energy", "waste", "utilities", "base")
 MANIFEST_NAME = "manifest.json"
 
@@ -44,8 +46,6 @@ class FileEntry:
 
     def record(self, root: Path) -> dict[str, Any]:
         """The manifest record, with size and SHA-256 of the file on disk."""
-        from ingest.sample.writers import sha256
-
         if self.family not in FAMILIES:
             raise ValueError(f"unknown family {self.family!r} for {self.path}")
         file = root / self.path
@@ -87,3 +87,11 @@ def write_manifest(root: Path, header: dict[str, Any], entries: list[FileEntry])
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     (root / MANIFEST_NAME).write_text(text, encoding="utf-8")
     return manifest
+
+
+def read_manifest(root: Path) -> dict[str, Any] | None:
+    """The manifest of a generated sample under ``root``, or ``None`` when there is none."""
+    path = Path(root) / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())

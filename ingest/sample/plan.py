@@ -225,7 +225,13 @@ def zones() -> tuple[Zone, ...]:
 # area; buildings elsewhere heat themselves. Shares are illustrative.
 HEAT_MIX = {
     "district_heating_area": {"district_heating": 0.88, "heat_pump": 0.07, "electric": 0.05},
-    "gas_area": {"natural_gas": 0.7, "heat_pump": 0.18, "oil": 0.06, "biomass": 0.03, "electric": 0.03},
+    "gas_area": {
+        "natural_gas": 0.7,
+        "heat_pump": 0.18,
+        "oil": 0.06,
+        "biomass": 0.03,
+        "electric": 0.03,
+    },
     "summer": {"electric": 0.55, "heat_pump": 0.4, "oil": 0.05},
     "rural": {"oil": 0.3, "heat_pump": 0.4, "biomass": 0.25, "electric": 0.05},
 }
@@ -267,9 +273,21 @@ ARTERIALS: tuple[tuple[str, str, tuple[tuple[float, float], ...]], ...] = (
             (2690.0, 4000.0),
         ),
     ),
-    ("Nordre Landevej", "secondary", ((2380.0, 2205.0), (1800.0, 3100.0), (1200.0, 3700.0), (950.0, 4000.0))),
-    ("Søndre Landevej", "secondary", ((1500.0, 2195.0), (1200.0, 1500.0), (900.0, 700.0), (700.0, 0.0))),
-    ("Mosevej", "secondary", ((1000.0, 2180.0), (1080.0, 2800.0), (1300.0, 3600.0), (1340.0, 4000.0))),
+    (
+        "Nordre Landevej",
+        "secondary",
+        ((2380.0, 2205.0), (1800.0, 3100.0), (1200.0, 3700.0), (950.0, 4000.0)),
+    ),
+    (
+        "Søndre Landevej",
+        "secondary",
+        ((1500.0, 2195.0), (1200.0, 1500.0), (900.0, 700.0), (700.0, 0.0)),
+    ),
+    (
+        "Mosevej",
+        "secondary",
+        ((1000.0, 2180.0), (1080.0, 2800.0), (1300.0, 3600.0), (1340.0, 4000.0)),
+    ),
     ("Havnevej", "secondary", ((2380.0, 2205.0), (2895.0, 2140.0))),
 )
 

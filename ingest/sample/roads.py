@@ -29,9 +29,30 @@ from ingest.sample.seeding import rng_for
 
 logger = logging.getLogger(__name__)
 
-CLASS_RANK = {"motorway": 0, "primary": 1, "secondary": 2, "residential": 3, "service": 4, "track": 5}
-CLASS_SPEED_KMH = {"motorway": 110, "primary": 60, "secondary": 50, "residential": 40, "service": 20, "track": 15}
-CLASS_WIDTH_M = {"motorway": 12.0, "primary": 9.0, "secondary": 7.5, "residential": 6.0, "service": 5.0, "track": 3.5}
+CLASS_RANK = {
+    "motorway": 0,
+    "primary": 1,
+    "secondary": 2,
+    "residential": 3,
+    "service": 4,
+    "track": 5,
+}
+CLASS_SPEED_KMH = {
+    "motorway": 110,
+    "primary": 60,
+    "secondary": 50,
+    "residential": 40,
+    "service": 20,
+    "track": 15,
+}
+CLASS_WIDTH_M = {
+    "motorway": 12.0,
+    "primary": 9.0,
+    "secondary": 7.5,
+    "residential": 6.0,
+    "service": 5.0,
+    "track": 3.5,
+}
 _GRID = 0.01
 _MIN_PIECE_M = 40.0
 _DANGLE_M = 30.0
@@ -66,7 +87,11 @@ class Roads:
     def clearance(self, margin: float = 1.0) -> list:
         """Road surfaces (centre line buffered by half width plus ``margin``)."""
         widths = self.segments["road_class"].map(CLASS_WIDTH_M).to_numpy()
-        return list(shapely.buffer(self.segments.geometry.to_numpy(), widths / 2.0 + margin, cap_style="flat"))
+        return list(
+            shapely.buffer(
+                self.segments.geometry.to_numpy(), widths / 2.0 + margin, cap_style="flat"
+            )
+        )
 
 
 def no_go_area(model_streams: list[np.ndarray]) -> shapely.Geometry:
@@ -75,7 +100,9 @@ def no_go_area(model_streams: list[np.ndarray]) -> shapely.Geometry:
     parts += [LineString(line).buffer(22.0) for line in model_streams]
     parts.append(box(*plan.HARBOUR_BASIN).buffer(4.0))
     parts.append(plan.polder_outline(30.0).difference(plan.polder_outline(-4.0)))
-    sea = box(0.0, 0.0, plan.EXTENT_M, plan.EXTENT_M).difference(plan.land_outline(plan.BEACH_WIDTH_M))
+    sea = box(0.0, 0.0, plan.EXTENT_M, plan.EXTENT_M).difference(
+        plan.land_outline(plan.BEACH_WIDTH_M)
+    )
     parts.append(sea.difference(box(*plan.HARBOUR_QUAY)))
     return unary_union(parts)
 
@@ -86,7 +113,9 @@ def buildable_area(model_streams: list[np.ndarray]) -> shapely.Geometry:
     return land.difference(no_go_area(model_streams))
 
 
-def _grid_streets(zone: plan.Zone, allowed: shapely.Geometry, rng: np.random.Generator) -> list[LineString]:
+def _grid_streets(
+    zone: plan.Zone, allowed: shapely.Geometry, rng: np.random.Generator
+) -> list[LineString]:
     """A rotated street grid clipped to the zone."""
     centre = zone.outline.centroid
     local = affinity.rotate(zone.outline, -zone.angle_deg, origin=centre)
@@ -147,7 +176,9 @@ def _node(sources: list[_Source]) -> tuple[list[LineString], list[_Source]]:
     return oriented, owners
 
 
-def _prune(segments: list[LineString], owners: list[_Source]) -> tuple[list[LineString], list[_Source]]:
+def _prune(
+    segments: list[LineString], owners: list[_Source]
+) -> tuple[list[LineString], list[_Source]]:
     """Drop short residential dead ends left where grid lines were clipped."""
     while True:
         graph = LineGraph.from_lines(segments)
@@ -211,12 +242,16 @@ def _islands(segments: list[LineString], owners: list[_Source]) -> list[_Source]
         members = np.flatnonzero(comp == c)
         best = min(members, key=lambda n: main_geom.distance(Point(graph.nodes[n])))
         link = shapely.shortest_line(Point(graph.nodes[best]), main_geom)
-        name = Counter(o.name for o, ec in zip(owners, edge_comp, strict=True) if ec == c).most_common(1)[0][0]
+        name = Counter(
+            o.name for o, ec in zip(owners, edge_comp, strict=True) if ec == c
+        ).most_common(1)[0][0]
         connectors.append(_Source(name, "residential", LineString(link.coords), "asphalt"))
     return connectors
 
 
-def _keep_main(segments: list[LineString], owners: list[_Source]) -> tuple[list[LineString], list[_Source]]:
+def _keep_main(
+    segments: list[LineString], owners: list[_Source]
+) -> tuple[list[LineString], list[_Source]]:
     graph = LineGraph.from_lines(segments)
     comp = np.asarray(graph.components())
     edge_comp = comp[graph.edges[:, 0]]
@@ -241,12 +276,22 @@ def build_roads(seed: int, stream_lines: list[np.ndarray]) -> Roads:
         The connected, noded network.
     """
     rng = rng_for(seed, "roads")
-    sources = [_Source(n, c, LineString(p), "asphalt", c == "motorway") for n, c, p in plan.ARTERIALS]
+    sources = [
+        _Source(n, c, LineString(p), "asphalt", c == "motorway") for n, c, p in plan.ARTERIALS
+    ]
     sources += [
-        _Source("Havnegade", "service", LineString([(2920.0, 2000.0), (2920.0, 2262.0)]), "concrete"),
-        _Source("Sydkajen", "service", LineString([(2920.0, 2028.0), (3180.0, 2028.0)]), "concrete"),
-        _Source("Nordkajen", "service", LineString([(2920.0, 2234.0), (3180.0, 2234.0)]), "concrete"),
-        _Source("Havnevej", "secondary", LineString([(2895.0, 2140.0), (2920.0, 2140.0)]), "asphalt"),
+        _Source(
+            "Havnegade", "service", LineString([(2920.0, 2000.0), (2920.0, 2262.0)]), "concrete"
+        ),
+        _Source(
+            "Sydkajen", "service", LineString([(2920.0, 2028.0), (3180.0, 2028.0)]), "concrete"
+        ),
+        _Source(
+            "Nordkajen", "service", LineString([(2920.0, 2234.0), (3180.0, 2234.0)]), "concrete"
+        ),
+        _Source(
+            "Havnevej", "secondary", LineString([(2895.0, 2140.0), (2920.0, 2140.0)]), "asphalt"
+        ),
     ]
     allowed = box(0.0, 0.0, plan.EXTENT_M, plan.EXTENT_M).difference(no_go_area(stream_lines))
     reserved = {s.name for s in sources}
@@ -257,9 +302,20 @@ def build_roads(seed: int, stream_lines: list[np.ndarray]) -> Roads:
     for i, (zone, line) in enumerate(pieces):
         cobbles = zone.style == "old_town" and rng.random() < 0.3
         oneway = zone.style == "old_town" and rng.random() < 0.25
-        sources.append(_Source(names[i], "residential", line, "paving_stones" if cobbles else "asphalt", oneway))
+        sources.append(
+            _Source(
+                names[i], "residential", line, "paving_stones" if cobbles else "asphalt", oneway
+            )
+        )
     points = [
-        (FARM_NAMES[i % len(FARM_NAMES)].replace("gården", "gårdsvej").replace("holm", "holmvej"), "track", "gravel", p)
+        (
+            FARM_NAMES[i % len(FARM_NAMES)]
+            .replace("gården", "gårdsvej")
+            .replace("holm", "holmvej"),
+            "track",
+            "gravel",
+            p,
+        )
         for i, p in enumerate(plan.FARMS)
     ]
     facilities = [
@@ -283,7 +339,11 @@ def build_roads(seed: int, stream_lines: list[np.ndarray]) -> Roads:
 def _frame(segments: list[LineString], owners: list[_Source]) -> Roads:
     order = sorted(
         range(len(segments)),
-        key=lambda i: (CLASS_RANK[owners[i].road_class], owners[i].name, *shapely.get_coordinates(segments[i])[0]),
+        key=lambda i: (
+            CLASS_RANK[owners[i].road_class],
+            owners[i].name,
+            *shapely.get_coordinates(segments[i])[0],
+        ),
     )
     rows = [owners[i] for i in order]
     frame = gpd.GeoDataFrame(

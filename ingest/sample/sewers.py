@@ -99,7 +99,11 @@ def _reaches(
         if line.length < 10.0:
             continue
         lo_first = heights[a] <= heights[b]
-        branch = substring(line, 0.0, line.length - 3.0) if lo_first else substring(line, 3.0, line.length)
+        branch = (
+            substring(line, 0.0, line.length - 3.0)
+            if lo_first
+            else substring(line, 3.0, line.length)
+        )
         out.append((branch.reverse() if lo_first else branch, int(e)))
     return out
 
@@ -123,7 +127,9 @@ def _network(
     ends = np.empty((len(pipes), 2), dtype=np.int64)
     for i, (p, _) in enumerate(pipes):
         for j, xy in enumerate(shapely.get_coordinates(p)[[0, -1]]):
-            ends[i, j] = index.setdefault((round(float(xy[0]), 2), round(float(xy[1]), 2)), len(index))
+            ends[i, j] = index.setdefault(
+                (round(float(xy[0]), 2), round(float(xy[1]), 2)), len(index)
+            )
     pts = np.array(list(index), dtype=np.float64).reshape(-1, 2)
     rim = model.height_local(pts[:, 0], pts[:, 1])
     down = {int(u): i for i, (u, _) in enumerate(ends)}
@@ -142,9 +148,13 @@ def _network(
         if m in down:
             i = down[m]
             upstream[ends[i, 1]] += upstream[m] + pipes[i][0].length
-    dia = [_diameter(systems[i], upstream[ends[i, 0]] + pipes[i][0].length) for i in range(len(pipes))]
+    dia = [
+        _diameter(systems[i], upstream[ends[i, 0]] + pipes[i][0].length) for i in range(len(pipes))
+    ]
     t = np.array([0.25, 0.5, 0.75, 1.0])
-    samples = np.array([[p.interpolate(x, normalized=True).coords[0] for x in t] for p, _ in pipes]).reshape(-1, 2)
+    samples = np.array(
+        [[p.interpolate(x, normalized=True).coords[0] for x in t] for p, _ in pipes]
+    ).reshape(-1, 2)
     ground = model.height_local(samples[:, 0], samples[:, 1]).reshape(len(pipes), 4)
     out_dia = {int(ends[i, 0]): dia[i] for i in range(len(pipes))}
     bottom = np.array([rim[m] - COVER_M - out_dia.get(m, 300) / 1000.0 for m in range(len(pts))])
@@ -178,13 +188,17 @@ def _network(
             "upstream_invert_m": round(float(start[ends[i, 0]]), 3),
             "downstream_invert_m": round(float(end[i]), 3),
             "length_m": round(pipes[i][0].length, 2),
-            "installed_year": int(rng.integers(1905, 1965) if systems[i] == "combined" else rng.integers(1958, 2020)),
+            "installed_year": int(
+                rng.integers(1905, 1965) if systems[i] == "combined" else rng.integers(1958, 2020)
+            ),
             "geometry": pipes[i][0],
         }
         for i in range(len(pipes))
     ]
     system_at = {int(ends[i, 0]): systems[i] for i in range(len(pipes))}
-    system_at.update({int(ends[i, 1]): systems[i] for i in range(len(pipes)) if int(ends[i, 1]) not in system_at})
+    system_at.update(
+        {int(ends[i, 1]): systems[i] for i in range(len(pipes)) if int(ends[i, 1]) not in system_at}
+    )
     mh_rows = [
         {
             "manhole_id": mh_ids[m],
@@ -244,13 +258,18 @@ def build_sewers(seed: int, roads: Roads, model: TerrainModel) -> Sewers:
         return network, parent, via, np.array(roots)
 
     foul_net, parent, via, roots = tree([plan.WASTEWATER_PLANT], sewered)
-    foul = [(line, "combined" if combined[e] else "foul") for line, e in _reaches(roads, foul_net, parent, via, heights)]
+    foul = [
+        (line, "combined" if combined[e] else "foul")
+        for line, e in _reaches(roads, foul_net, parent, via, heights)
+    ]
     inlet = LineString([graph.nodes[roots[0]], plan.WASTEWATER_PLANT])
     foul.append((inlet, "foul"))
     outfalls = _outfalls(model)
     storm_net, parent, via, roots = tree(outfalls, sewered & ~combined)
     storm = [(line, "storm") for line, _ in _reaches(roads, storm_net, parent, via, heights)]
-    storm += [(LineString([graph.nodes[r], xy]), "storm") for r, xy in zip(roots, outfalls, strict=True)]
+    storm += [
+        (LineString([graph.nodes[r], xy]), "storm") for r, xy in zip(roots, outfalls, strict=True)
+    ]
     storm = [(affinity.translate(line, *STORM_SHIFT), s) for line, s in storm]
     foul_pipes, foul_mh = _network(model, foul, rng, "", "treatment_plant_inlet")
     storm_pipes, storm_mh = _network(model, storm, rng, "S", "outfall")

@@ -133,7 +133,9 @@ class TerrainModel:
         fine_s = np.linspace(0.0, s[-1], int(s[-1] // 5.0) + 2)
         fine_u = np.interp(fine_s, s, line[:, 0])
         fine_v = np.interp(fine_s, s, line[:, 1])
-        ground = self._designed(fine_u, fine_v) - 2.5
+        land = self._designed(fine_u, fine_v)
+        # Deep valleys inland, a shallow channel across the low coastal zone.
+        ground = land - np.clip(0.5 + 0.12 * land, 0.8, 2.5)
         if sp.lake is not None:
             start = self.lake_levels[sp.lake] - 0.3
         else:

@@ -21,18 +21,16 @@ copper are ``not_dangerous`` (illustrative; the owner decides in LER).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import shapely
-from shapely.geometry import LineString, MultiLineString, Point
-from shapely.ops import substring, unary_union
-from shapely.prepared import prep
+from shapely.geometry import LineString, Point
 
 from ingest.sample import plan
 from ingest.sample.roads import Roads
+from ingest.sample.routes import UtilityRoutes
 from ingest.sample.seeding import rng_for, uuids
 from ingest.sample.sewers import Sewers
 
@@ -40,8 +38,6 @@ logger = logging.getLogger(__name__)
 
 HAZARD_CLASSES = ("not_dangerous", "dangerous", "very_dangerous")
 ACCURACY_CLASSES = ("0.25", "0.5", "1", "2", ">2")
-_WEST_ENTRY = (5.0, 2140.0)
-_TOWN_HUBS = ((2600.0, 2250.0), (2100.0, 2300.0), (2700.0, 3300.0))
 
 
 @dataclass(frozen=True)
@@ -55,13 +51,34 @@ class Owner:
 
 
 OWNERS = (
-    Owner("egevig-forsyning", "Egevig Forsyning A/S", "ler@egevig-forsyning.example", "+45 70 11 22 33"),
-    Owner("kystnet-el", "Kystnet El A/S", "graveforespoergsel@kystnet-el.example", "+45 70 44 55 66"),
-    Owner("ostkyst-gas", "Østkyst Gasdistribution A/S", "ler@ostkyst-gas.example", "+45 70 77 88 99"),
-    Owner("egevig-fjernvarme", "Egevig Fjernvarme A.m.b.A.", "drift@egevig-fjernvarme.example", "+45 56 12 34 56"),
+    Owner(
+        "egevig-forsyning",
+        "Egevig Forsyning A/S",
+        "ler@egevig-forsyning.example",
+        "+45 70 11 22 33",
+    ),
+    Owner(
+        "kystnet-el", "Kystnet El A/S", "graveforespoergsel@kystnet-el.example", "+45 70 44 55 66"
+    ),
+    Owner(
+        "ostkyst-gas", "Østkyst Gasdistribution A/S", "ler@ostkyst-gas.example", "+45 70 77 88 99"
+    ),
+    Owner(
+        "egevig-fjernvarme",
+        "Egevig Fjernvarme A.m.b.A.",
+        "drift@egevig-fjernvarme.example",
+        "+45 56 12 34 56",
+    ),
     Owner("nordfiber", "NordFiber ApS", "ler@nordfiber.example", "+45 70 20 30 40"),
-    Owner("telekabel-ost", "Telekabel Øst A/S", "kabelvagt@telekabel-ost.example", "+45 70 21 31 41"),
-    Owner("egevig-kommune", "Egevig Kommune, Vej og Park", "vejogpark@egevig-kommune.example", "+45 56 00 00 00"),
+    Owner(
+        "telekabel-ost", "Telekabel Øst A/S", "kabelvagt@telekabel-ost.example", "+45 70 21 31 41"
+    ),
+    Owner(
+        "egevig-kommune",
+        "Egevig Kommune, Vej og Park",
+        "vejogpark@egevig-kommune.example",
+        "+45 56 00 00 00",
+    ),
 )
 
 
@@ -102,80 +119,6 @@ _SPECS = (
 )  # fmt: skip
 
 
-class _Routes:
-    """Road edges each route name stands for."""
-
-    def __init__(self, roads: Roads, buildings: gpd.GeoDataFrame, rng: np.random.Generator) -> None:
-        self.roads = roads
-        seg = roads.segments
-        g = roads.graph
-        self.ok = ~seg["road_class"].isin(["motorway"]).to_numpy()
-        urban = self.ok & ~seg["road_class"].isin(["track"]).to_numpy()
-        mids = shapely.line_interpolate_point(seg.geometry.to_numpy(), 0.5, normalized=True)
-        zones = plan.zones()
-        town = prep(unary_union([z.outline for z in zones]).buffer(40.0))
-        industry = prep(next(z.outline for z in zones if z.style == "industrial").buffer(20.0))
-        dh, gas = prep(plan.district_heating_area()), prep(plan.gas_area())
-        in_town = urban & np.array([town.contains(p) for p in mids])
-        tracks = seg["road_class"].eq("track").to_numpy()
-        self.sets: dict[str, np.ndarray] = {
-            "town": in_town,
-            "town+farms": in_town | tracks,
-            "dh": urban & np.array([dh.contains(p) for p in mids]),
-            "gas": urban & np.array([gas.contains(p) for p in mids]),
-            "copper": (in_town & ~np.array([industry.contains(p) for p in mids])) | tracks,
-        }
-        lit = {n: rng.random() < 0.55 for n in sorted(set(seg["name"]))}
-        major = seg["road_class"].isin(["primary", "secondary"]).to_numpy()
-        self.sets["lighting"] = in_town & (major | seg["name"].map(lit).to_numpy(dtype=bool))
-        self.substations = self._substations(buildings, rng)
-        farms = [g.nearest_node(*f) for f in plan.FARMS]
-        town_nodes = np.zeros(len(g.nodes), dtype=bool)
-        town_nodes[g.edges[in_town].ravel()] = True
-        hubs = [g.nearest_node(x, y, town_nodes) for x, y in _TOWN_HUBS]
-        node = g.nearest_node
-        self.sets["path:substations"] = self._paths(node(*plan.MAIN_SUBSTATION), self.substations + farms)
-        self.sets["path:hv"] = self._paths(node(*_WEST_ENTRY), [node(*plan.MAIN_SUBSTATION)])
-        self.sets["path:gas"] = self._paths(node(*_WEST_ENTRY), [node(*plan.GAS_MR_STATION)])
-        self.sets["path:waterworks"] = self._paths(node(*plan.WATERWORKS), hubs[1:2])
-        self.sets["path:heat"] = self._paths(node(*plan.HEAT_PLANT), hubs[:2])
-        self.sets["path:backbone"] = self._paths(node(*_WEST_ENTRY), hubs)
-
-    def _paths(self, source: int, targets: list[int]) -> np.ndarray:
-        g = self.roads.graph
-        dist, parent, via = g.dijkstra([source], self.ok)
-        mask = np.zeros(len(g.edges), dtype=bool)
-        for t in targets:
-            mask[g.path_edges(via, parent, t)] = True
-        return mask
-
-    def _substations(self, buildings: gpd.GeoDataFrame, rng: np.random.Generator) -> list[int]:
-        """10/0.4 kV substations: k-means centres of the town's buildings."""
-        g = self.roads.graph
-        pts = shapely.get_coordinates(buildings.geometry.centroid)
-        town = prep(unary_union([z.outline for z in plan.zones()]))
-        pts = pts[[town.contains(Point(p)) for p in pts]]
-        k = max(4, math.ceil(len(pts) / 120))
-        centres = pts[rng.choice(len(pts), size=k, replace=False)]
-        for _ in range(12):
-            label = np.argmin(((pts[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
-            centres = np.array([pts[label == j].mean(0) if (label == j).any() else centres[j] for j in range(k)])
-        allowed = np.zeros(len(g.nodes), dtype=bool)
-        allowed[g.edges[self.sets["town"]].ravel()] = True
-        return sorted({g.nearest_node(x, y, allowed) for x, y in centres})
-
-    def lines(self, route: str) -> list[LineString]:
-        """The route's segments merged per street and cut into <= 300 m pieces."""
-        seg = self.roads.segments[self.sets[route]]
-        out: list[LineString] = []
-        for _, group in seg.groupby("name", sort=True):
-            merged = shapely.line_merge(MultiLineString(list(group.geometry)))
-            for line in getattr(merged, "geoms", [merged]):
-                n = max(1, math.ceil(line.length / 300.0))
-                out += [substring(line, i * line.length / n, (i + 1) * line.length / n) for i in range(n)]
-        return out
-
-
 def _offset(line: LineString, d: float) -> list[LineString]:
     shifted = shapely.offset_curve(line, d, join_style="mitre", mitre_limit=2.0)
     return [g for g in getattr(shifted, "geoms", [shifted]) if g.length > 1.0]
@@ -198,12 +141,16 @@ def _status(rng: np.random.Generator, spec: _Spec) -> tuple[str, int]:
     return "in_service", year
 
 
-def _line_rows(spec: _Spec, routes: _Routes, rng: np.random.Generator) -> list[dict]:
+def _line_rows(spec: _Spec, routes: UtilityRoutes, rng: np.random.Generator) -> list[dict]:
     rows = []
     for line in routes.lines(spec.route):
         for geom in _offset(line, spec.offset):
             status, year = _status(rng, spec)
-            depth = None if rng.random() < spec.unknown_depth else round(float(rng.uniform(*spec.depth)), 2)
+            depth = (
+                None
+                if rng.random() < spec.unknown_depth
+                else round(float(rng.uniform(*spec.depth)), 2)
+            )
             rows.append(
                 {
                     "utility_type": spec.utility_type,
@@ -231,31 +178,56 @@ def _sewer_rows(sewers: Sewers, rng: np.random.Generator) -> tuple[list[dict], l
         # The register lacks depths for part of the network, the old combined
         # sewers most; the hydraulic model in water.gpkg has all inverts.
         unknown = rng.random() < (0.3 if p.system == "combined" else 0.1)
-        crown = max(p.upstream_invert_m, p.downstream_invert_m) + p.diameter_mm / 1000.0
-        top = max(rims[p.upstream_manhole_id], rims[p.downstream_manhole_id])
+        up = rims[p.upstream_manhole_id] - p.upstream_invert_m
+        down = rims[p.downstream_manhole_id] - p.downstream_invert_m
+        cover = (up + down) / 2.0 - p.diameter_mm / 1000.0
         lines.append(
             {
-                "asset_id": p.pipe_id, "utility_type": "sewer", "subtype": p.system, "voltage_kv": None,
-                "pressure_bar": None, "hazard_class": "not_dangerous", "depth_m": None if unknown else round(max(top - crown, 0.5), 2),
-                "accuracy_class": _accuracy(rng, p.installed_year), "diameter_mm": p.diameter_mm,
-                "material": p.material, "installed_year": p.installed_year, "status": "in_service",
-                "level": "underground", "geometry": p.geometry,
+                "asset_id": p.pipe_id,
+                "utility_type": "sewer",
+                "subtype": p.system,
+                "voltage_kv": None,
+                "pressure_bar": None,
+                "hazard_class": "not_dangerous",
+                "depth_m": None if unknown else round(cover, 2),
+                "accuracy_class": _accuracy(rng, p.installed_year),
+                "diameter_mm": p.diameter_mm,
+                "material": p.material,
+                "installed_year": p.installed_year,
+                "status": "in_service",
+                "level": "underground",
+                "geometry": p.geometry,
             }
-        )  # fmt: skip
+        )
     for m in sewers.manholes.itertuples():
-        points.append(_point(m.manhole_id, "sewer", m.kind, "not_dangerous", round(m.depth_m, 2), "concrete", 1900 + int(rng.integers(60, 120)), m.geometry, rng, level="underground"))
+        year = 1900 + int(rng.integers(60, 120))
+        points.append(
+            _point(
+                rng,
+                m.geometry,
+                year,
+                asset_id=m.manhole_id,
+                utility_type="sewer",
+                subtype=m.kind,
+                hazard_class="not_dangerous",
+                depth_m=round(m.depth_m, 2),
+                material="concrete",
+                level="underground",
+            )
+        )
     return lines, points
 
 
-def _point(
-    asset_id: str | None, utility_type: str, subtype: str, hazard: str, depth: float | None,
-    material: str, year: int, geom: Point, rng: np.random.Generator, level: str = "above_ground",
-) -> dict:  # fmt: skip
-    return {
-        "asset_id": asset_id, "utility_type": utility_type, "subtype": subtype, "hazard_class": hazard,
-        "depth_m": depth, "accuracy_class": _accuracy(rng, year), "material": material,
-        "installed_year": min(year, 2024), "status": "in_service", "level": level, "geometry": geom,
-    }  # fmt: skip
+def _point(rng: np.random.Generator, geom: Point, year: int, **fields: object) -> dict:
+    """A point asset in service; ``fields`` give type, subtype, hazard, material."""
+    row = {"asset_id": None, "depth_m": None, "level": "above_ground", **fields}
+    row.update(
+        accuracy_class=_accuracy(rng, year),
+        installed_year=min(year, 2024),
+        status="in_service",
+        geometry=geom,
+    )
+    return row
 
 
 _POINTS_ON_LINES = {
@@ -270,35 +242,86 @@ _POINTS_ON_LINES = {
 
 
 def _points_on_lines(lines: list[dict], rng: np.random.Generator) -> list[dict]:
+    """Valves, cabinets and boxes at the start of some lines; hydrants along water mains."""
     out = []
     for row in lines:
         key = (row["utility_type"], row["subtype"])
         if key not in _POINTS_ON_LINES:
             continue
         kind, share, material = _POINTS_ON_LINES[key]
+        year, geom = row["installed_year"], row["geometry"]
         if rng.random() < share:
-            underground = kind == "valve"
-            depth = row["depth_m"] if underground else None
-            start = shapely.get_point(row["geometry"], 0)
-            out.append(_point(None, row["utility_type"], kind, row["hazard_class"], depth, material, row["installed_year"], start, rng, "underground" if underground else "above_ground"))
+            under = kind == "valve"
+            fields = {
+                "utility_type": row["utility_type"],
+                "subtype": kind,
+                "hazard_class": row["hazard_class"],
+                "material": material,
+            }
+            if under:
+                fields.update(depth_m=row["depth_m"], level="underground")
+            out.append(_point(rng, shapely.get_point(geom, 0), year, **fields))
         if key == ("water", "distribution"):
-            for s in np.arange(60.0, row["geometry"].length, 150.0):
-                out.append(_point(None, "water", "hydrant", "not_dangerous", None, "cast_iron", row["installed_year"], row["geometry"].interpolate(s), rng))
+            hydrant = {
+                "utility_type": "water",
+                "subtype": "hydrant",
+                "hazard_class": "not_dangerous",
+                "material": "cast_iron",
+            }
+            out += [
+                _point(rng, geom.interpolate(s), year, **hydrant)
+                for s in np.arange(60.0, geom.length, 150.0)
+            ]
     return out
 
 
-def _plant_points(routes: _Routes, rng: np.random.Generator) -> dict[str, list[dict]]:
+_PLANTS = (
+    ("egevig-forsyning", "water", "waterworks", "not_dangerous", "concrete", 1972, plan.WATERWORKS),
+    (
+        "kystnet-el",
+        "electricity",
+        "main_substation",
+        "very_dangerous",
+        "concrete",
+        1988,
+        plan.MAIN_SUBSTATION,
+    ),
+    ("ostkyst-gas", "gas", "mr_station", "very_dangerous", "steel", 1990, plan.GAS_MR_STATION),
+    (
+        "egevig-fjernvarme",
+        "district_heating",
+        "heat_plant",
+        "dangerous",
+        "concrete",
+        1981,
+        plan.HEAT_PLANT,
+    ),
+)
+
+
+def _plant_points(routes: UtilityRoutes, rng: np.random.Generator) -> dict[str, list[dict]]:
     """Plants, stations and substations, each owned by its network's owner."""
-    g = routes.roads.graph
     out: dict[str, list[dict]] = {o.slug: [] for o in OWNERS}
-    out["egevig-forsyning"].append(_point(None, "water", "waterworks", "not_dangerous", None, "concrete", 1972, Point(plan.WATERWORKS), rng))
-    out["kystnet-el"].append(_point(None, "electricity", "main_substation", "very_dangerous", None, "concrete", 1988, Point(plan.MAIN_SUBSTATION), rng))
+    for slug, utype, subtype, hazard, material, year, xy in _PLANTS:
+        fields = {
+            "utility_type": utype,
+            "subtype": subtype,
+            "hazard_class": hazard,
+            "material": material,
+        }
+        out[slug].append(_point(rng, Point(xy), year, **fields))
+    substation = {
+        "utility_type": "electricity",
+        "subtype": "substation",
+        "hazard_class": "dangerous",
+        "material": "concrete",
+    }
     for n in routes.substations:
-        x, y = g.nodes[n]
-        out["kystnet-el"].append(_point(None, "electricity", "substation", "dangerous", None, "concrete", int(rng.integers(1965, 2020)), Point(x + 4.0, y + 4.0), rng))
-    out["ostkyst-gas"].append(_point(None, "gas", "mr_station", "very_dangerous", None, "steel", 1990, Point(plan.GAS_MR_STATION), rng))
-    out["egevig-fjernvarme"].append(_point(None, "district_heating", "heat_plant", "dangerous", None, "concrete", 1981, Point(plan.HEAT_PLANT), rng))
-    return out  # fmt: skip
+        x, y = routes.roads.graph.nodes[n]
+        out["kystnet-el"].append(
+            _point(rng, Point(x + 4.0, y + 4.0), int(rng.integers(1965, 2020)), **substation)
+        )
+    return out
 
 
 @dataclass
@@ -334,7 +357,7 @@ def build_utilities(
         pressure_bar and diameter_mm).
     """
     rng = rng_for(seed, "utilities")
-    routes = _Routes(roads, buildings, rng_for(seed, "utilities.routes"))
+    routes = UtilityRoutes(roads, buildings, rng_for(seed, "utilities.routes"))
     lines: dict[str, list[dict]] = {o.slug: [] for o in OWNERS}
     points = _plant_points(routes, rng)
     for spec in _SPECS:
@@ -348,7 +371,12 @@ def build_utilities(
     points["egevig-forsyning"] += sewer_points
     out_lines, out_points = {}, {}
     for owner in OWNERS:
-        ids = iter(uuids(rng_for(seed, f"utilities.ids.{owner.slug}"), len(lines[owner.slug]) + len(points[owner.slug])))
+        ids = iter(
+            uuids(
+                rng_for(seed, f"utilities.ids.{owner.slug}"),
+                len(lines[owner.slug]) + len(points[owner.slug]),
+            )
+        )
         for kind, rows, store in (("lines", lines, out_lines), ("points", points, out_points)):
             frame = gpd.GeoDataFrame(rows[owner.slug], geometry="geometry")
             frame["asset_id"] = [a if isinstance(a, str) else next(ids) for a in frame["asset_id"]]

@@ -13,6 +13,7 @@ end points of collection routes; the fleet has one truck type per fraction.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def _address(buildings: gpd.GeoDataFrame, p: Point) -> str:
     return str(buildings["address"].iloc[idx])
 
 
-def _row_of_bins(spot: _Spot, line: shapely.LineString, s: float, off: float, n: int) -> list[Point]:
+def _row_of_bins(
+    spot: _Spot, line: shapely.LineString, s: float, off: float, n: int
+) -> list[Point]:
     """``n`` container positions 2.5 m apart along the street."""
     out = []
     for k in range(n):
@@ -124,9 +127,13 @@ def build_waste(seed: int, roads: Roads, buildings: gpd.GeoDataFrame) -> WasteLa
     rows: list[dict] = []
     stations: list[dict] = []
 
-    def add(points: list[Point], fractions: list[str], caps: list[int], kind: str, site: str) -> None:
+    def add(
+        points: list[Point], fractions: list[str], caps: list[int], kind: str, site: str
+    ) -> None:
         for p, f, c in zip(points, fractions, caps, strict=False):
-            rows.append({"fraction": f, "capacity_l": c, "bin_type": kind, "site_id": site, "geometry": p})
+            rows.append(
+                {"fraction": f, "capacity_l": c, "bin_type": kind, "site_id": site, "geometry": p}
+            )
 
     # Recycling stations: at least 280 m apart, beside a town street.
     order = rng.permutation(len(urban))
@@ -136,7 +143,9 @@ def build_waste(seed: int, roads: Roads, buildings: gpd.GeoDataFrame) -> WasteLa
         mid = line.interpolate(0.5, normalized=True)
         if line.length < 40.0 or any(mid.distance(c) < 280.0 for c in chosen):
             continue
-        fractions = ["glass", "paper", "plastic", "metal"] + (["textile"] if rng.random() < 0.4 else [])
+        fractions = ["glass", "paper", "plastic", "metal"] + (
+            ["textile"] if rng.random() < 0.4 else []
+        )
         off = CLASS_WIDTH_M[urban["road_class"].iloc[int(i)]] / 2.0 + 2.0
         pts = _row_of_bins(spot, line, line.length / 2.0 - 5.0, off, len(fractions))
         if len(pts) < 3:
@@ -145,7 +154,15 @@ def build_waste(seed: int, roads: Roads, buildings: gpd.GeoDataFrame) -> WasteLa
         site = f"RS-{len(stations) + 1:02d}"
         kinds = ["surface" if f == "textile" else "underground" for f in fractions]
         for p, f, k in zip(pts, fractions, kinds, strict=False):
-            rows.append({"fraction": f, "capacity_l": _STATION_CAPACITY[f], "bin_type": k, "site_id": site, "geometry": p})
+            rows.append(
+                {
+                    "fraction": f,
+                    "capacity_l": _STATION_CAPACITY[f],
+                    "bin_type": k,
+                    "site_id": site,
+                    "geometry": p,
+                }
+            )
         street = urban["name"].iloc[int(i)]
         stations.append(
             {
@@ -165,14 +182,37 @@ def build_waste(seed: int, roads: Roads, buildings: gpd.GeoDataFrame) -> WasteLa
     bins.insert(0, "bin_id", [f"EGV-B{k + 1:04d}" for k in range(len(bins))])
     bins["address"] = [_address(buildings, p) for p in bins.geometry]
     facilities = [
-        {"facility_id": "D1", "kind": "depot", "name": "Egevig Affaldsdepot", "accepts": "", "geometry": Point(plan.WASTE_DEPOT)}
+        {
+            "facility_id": "D1",
+            "kind": "depot",
+            "name": "Egevig Affaldsdepot",
+            "accepts": "",
+            "geometry": Point(plan.WASTE_DEPOT),
+        }
     ]
     for k, (name, accepts, u, v) in enumerate(plan.DISPOSAL_SITES):
-        facilities.append({"facility_id": f"F{k + 1}", "kind": "disposal_site", "name": name, "accepts": ",".join(accepts), "geometry": Point(u, v)})
-    return WasteLayout(bins, gpd.GeoDataFrame(stations, geometry="geometry"), gpd.GeoDataFrame(facilities, geometry="geometry"))
+        facilities.append(
+            {
+                "facility_id": f"F{k + 1}",
+                "kind": "disposal_site",
+                "name": name,
+                "accepts": ",".join(accepts),
+                "geometry": Point(u, v),
+            }
+        )
+    return WasteLayout(
+        bins,
+        gpd.GeoDataFrame(stations, geometry="geometry"),
+        gpd.GeoDataFrame(facilities, geometry="geometry"),
+    )
 
 
-def _building_sites(add, spot: _Spot, roads: Roads, buildings: gpd.GeoDataFrame, rng: np.random.Generator) -> None:
+_Add = Callable[[list[Point], list[str], list[int], str, str], None]
+
+
+def _building_sites(
+    add: _Add, spot: _Spot, roads: Roads, buildings: gpd.GeoDataFrame, rng: np.random.Generator
+) -> None:
     """Underground containers at apartment blocks, wheeled bins at public buildings and shops."""
     seg = roads.segments
     apartments = buildings[buildings["use"] == "residential_apartment"]
@@ -190,16 +230,23 @@ def _building_sites(add, spot: _Spot, roads: Roads, buildings: gpd.GeoDataFrame,
                 caps = [5000, 3000, 4000]
                 kind = "underground"
             else:
-                fractions = ["residual", "paper"] + (["organic", "plastic"] if row.use == "public" else [])
+                fractions = ["residual", "paper"] + (
+                    ["organic", "plastic"] if row.use == "public" else []
+                )
                 caps = [660, 660, 240, 660]
                 kind = "surface"
             pts = _row_of_bins(spot, line, line.project(c) - 2.5, off, len(fractions))
             add(pts, fractions, caps, kind, f"{prefix}-{k + 1:02d}")
 
 
-def _street_litter(add, spot: _Spot, urban: gpd.GeoDataFrame, rng: np.random.Generator) -> None:
+def _street_litter(
+    add: _Add, spot: _Spot, urban: gpd.GeoDataFrame, rng: np.random.Generator
+) -> None:
     """Litter bins every 90-130 m along main streets, the old town and the harbour."""
-    main = urban[urban["road_class"].isin(["primary", "secondary", "service"]) | urban["surface"].eq("paving_stones")]
+    main = urban[
+        urban["road_class"].isin(["primary", "secondary", "service"])
+        | urban["surface"].eq("paving_stones")
+    ]
     n = 0
     for row in main.sort_values("road_id").itertuples():
         s = rng.uniform(10.0, 60.0)
@@ -207,7 +254,13 @@ def _street_litter(add, spot: _Spot, urban: gpd.GeoDataFrame, rng: np.random.Gen
             p = spot.beside(row.geometry, s, CLASS_WIDTH_M[row.road_class] / 2.0 + 1.2)
             if p is not None:
                 n += 1
-                add([p], ["residual"], [int(rng.choice([80, 110, 150]))], "street_litter", f"SL-{n:03d}")
+                add(
+                    [p],
+                    ["residual"],
+                    [int(rng.choice([80, 110, 150]))],
+                    "street_litter",
+                    f"SL-{n:03d}",
+                )
             s += rng.uniform(90.0, 130.0)
 
 
@@ -237,18 +290,45 @@ def write_waste(out: Path, seed: int, layout: WasteLayout) -> tuple[list[FileEnt
     ]
     counts = write_gpkg(d / "bins.gpkg", layers)
     fleet = [[t, f, kg, m3, body, "D1"] for t, f, kg, m3, body in FLEET]
-    n_fleet = write_csv(d / "fleet.csv", ["truck_id", "fraction", "capacity_kg", "capacity_m3", "body_type", "depot_id"], fleet)
+    n_fleet = write_csv(
+        d / "fleet.csv",
+        ["truck_id", "fraction", "capacity_kg", "capacity_m3", "body_type", "depot_id"],
+        fleet,
+    )
     readings, collections, defects = simulate(seed, layout.bins)
-    rows = ([b, t, f"{f:.3f}", f"{c:.1f}", f"{v:.2f}", fire, tilt] for b, t, f, c, v, fire, tilt in readings)
-    header = ["bin_id", "time", "fill_level", "temperature_c", "battery_v", "fire_flag", "tilt_flag"]
+    rows = (
+        [b, t, f"{f:.3f}", f"{c:.1f}", f"{v:.2f}", fire, tilt]
+        for b, t, f, c, v, fire, tilt in readings
+    )
+    header = [
+        "bin_id",
+        "time",
+        "fill_level",
+        "temperature_c",
+        "battery_v",
+        "fire_flag",
+        "tilt_flag",
+    ]
     n_read = write_csv(d / "sensor_readings.csv", header, rows)
     rows = ([c, b, t, f"{f:.3f}", f"{w:.1f}", truck] for c, b, t, f, w, truck in collections)
     header = ["collection_id", "bin_id", "time", "fill_before", "weight_kg", "truck_id"]
     n_coll = write_csv(d / "collections.csv", header, rows)
     entries = [
-        FileEntry("waste/bins.gpkg", "waste", "GPKG", "bins, recycling stations, depot and disposal sites", layers=counts),
+        FileEntry(
+            "waste/bins.gpkg",
+            "waste",
+            "GPKG",
+            "bins, recycling stations, depot and disposal sites",
+            layers=counts,
+        ),
         FileEntry("waste/fleet.csv", "waste", "csv", "collection trucks", rows=n_fleet),
-        FileEntry("waste/sensor_readings.csv", "waste", "csv", "fill-level sensor readings, UTC", rows=n_read),
+        FileEntry(
+            "waste/sensor_readings.csv",
+            "waste",
+            "csv",
+            "fill-level sensor readings, UTC",
+            rows=n_read,
+        ),
         FileEntry("waste/collections.csv", "waste", "csv", "bin collections, UTC", rows=n_coll),
     ]
     return entries, defects

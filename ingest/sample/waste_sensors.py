@@ -39,13 +39,28 @@ _DAYS_TO_FULL = {
     "street_litter": (2.0, 6.0), "residual": (5.0, 11.0), "organic": (4.0, 8.0), "paper": (10.0, 25.0),
     "plastic": (8.0, 20.0), "glass": (15.0, 40.0), "metal": (20.0, 50.0), "textile": (15.0, 35.0),
 }  # fmt: skip
-_DENSITY = {"residual": 0.1, "organic": 0.35, "paper": 0.08, "plastic": 0.03, "glass": 0.3, "metal": 0.06, "textile": 0.12}
+_DENSITY = {
+    "residual": 0.1,
+    "organic": 0.35,
+    "paper": 0.08,
+    "plastic": 0.03,
+    "glass": 0.3,
+    "metal": 0.06,
+    "textile": 0.12,
+}
 _WEEKDAY = {
     "street_litter": (0.9, 0.9, 0.9, 1.0, 1.1, 1.4, 1.5),
     "station": (1.2, 0.9, 0.9, 0.9, 1.0, 1.4, 1.3),
     "other": (1.0, 1.0, 1.0, 1.0, 1.0, 1.1, 1.1),
 }
-_TRUCK = {"paper": "T04", "plastic": "T05", "glass": "T06", "metal": "T07", "textile": "T08", "organic": "T03"}
+_TRUCK = {
+    "paper": "T04",
+    "plastic": "T05",
+    "glass": "T06",
+    "metal": "T07",
+    "textile": "T08",
+    "organic": "T03",
+}
 
 
 def _truck(fraction: str, bin_type: str) -> str:
@@ -69,7 +84,9 @@ def _clock(n: int) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     return stamps, minute, weekday, hour
 
 
-def simulate(seed: int, bins: gpd.GeoDataFrame) -> tuple[list[list[object]], list[list[object]], dict]:
+def simulate(
+    seed: int, bins: gpd.GeoDataFrame
+) -> tuple[list[list[object]], list[list[object]], dict]:
     """Simulate the sensors and the collections.
 
     Parameters
@@ -100,7 +117,12 @@ def simulate(seed: int, bins: gpd.GeoDataFrame) -> tuple[list[list[object]], lis
     lo = np.array([_DAYS_TO_FULL[k][0] for k in key])
     hi = np.array([_DAYS_TO_FULL[k][1] for k in key])
     rate = 1.0 / rng.uniform(lo, hi) * rng.lognormal(0.0, 0.15, b)
-    profile = np.array([_WEEKDAY["street_litter" if k == "street_litter" else ("station" if s else "other")] for k, s in zip(kind, station, strict=True)])
+    profile = np.array(
+        [
+            _WEEKDAY["street_litter" if k == "street_litter" else ("station" if s else "other")]
+            for k, s in zip(kind, station, strict=True)
+        ]
+    )
     profile /= profile.mean(axis=1, keepdims=True)
     active = ((minute >= 7 * 60) & (minute < 22 * 60)).astype(float) + 0.05
     active /= active[:144].sum()
@@ -115,32 +137,55 @@ def simulate(seed: int, bins: gpd.GeoDataFrame) -> tuple[list[list[object]], lis
     readings: list[list[object]] = []
     collections: list[list[object]] = []
     for t in range(n):
-        fill = np.minimum(fill + rate * profile[:, weekday[t]] * active[t] * rng.lognormal(0.0, 0.5, b), 1.0)
+        fill = np.minimum(
+            fill + rate * profile[:, weekday[t]] * active[t] * rng.lognormal(0.0, 0.5, b), 1.0
+        )
         due = np.flatnonzero((t - phase) % READ_EVERY == 0)
         if due.size:
             level = np.clip(fill[due] + rng.normal(0.0, 0.012, due.size), 0.0, 1.0)
             day = t / 144.0
-            batt = battery0[due] - np.where(due == dead, 0.017, 0.0025) * day + rng.normal(0.0, 0.008, due.size)
-            warm = np.where(kind[due] == "underground", 11.0 + 0.35 * (ambient[t] - 11.0), ambient[t] + 1.5)
+            batt = (
+                battery0[due]
+                - np.where(due == dead, 0.017, 0.0025) * day
+                + rng.normal(0.0, 0.008, due.size)
+            )
+            warm = np.where(
+                kind[due] == "underground", 11.0 + 0.35 * (ambient[t] - 11.0), ambient[t] + 1.5
+            )
             temp_c = warm + rng.normal(0.0, 0.4, due.size)
             for j, i in enumerate(due):
                 if i == dead and day >= 37.0:
                     continue
-                readings.append([ids[i], stamps[t], float(level[j]), float(temp_c[j]), float(batt[j]), 0, 0])
+                readings.append(
+                    [ids[i], stamps[t], float(level[j]), float(temp_c[j]), float(batt[j]), 0, 0]
+                )
         if weekday[t] < 5:
             litter_day = weekday[t] in (0, 3)
             for i in np.flatnonzero(check == minute[t]):
                 litter = kind[i] == "street_litter"
-                if (litter and litter_day and fill[i] > 0.02) or (not litter and (fill[i] >= threshold[i] or t - last[i] >= max_wait[i])):
+                if (litter and litter_day and fill[i] > 0.02) or (
+                    not litter and (fill[i] >= threshold[i] or t - last[i] >= max_wait[i])
+                ):
                     weight = fill[i] * capacity[i] * _DENSITY[fraction[i]] * rng.lognormal(0.0, 0.1)
-                    collections.append([f"C{len(collections) + 1:05d}", ids[i], stamps[t], float(fill[i]), float(weight), _truck(fraction[i], kind[i])])
+                    collections.append(
+                        [
+                            f"C{len(collections) + 1:05d}",
+                            ids[i],
+                            stamps[t],
+                            float(fill[i]),
+                            float(weight),
+                            _truck(fraction[i], kind[i]),
+                        ]
+                    )
                     fill[i] = rng.uniform(0.0, 0.03)
                     last[i] = t
     defects = _defects(rng, bins, readings, dead)
     return readings, collections, defects
 
 
-def _defects(rng: np.random.Generator, bins: gpd.GeoDataFrame, readings: list[list[object]], dead: int) -> dict:
+def _defects(
+    rng: np.random.Generator, bins: gpd.GeoDataFrame, readings: list[list[object]], dead: int
+) -> dict:
     """Inject the documented defects into ``readings`` (in place)."""
     dead_id = bins["bin_id"].iat[dead]
     last_dead = max(r[1] for r in readings if r[0] == dead_id)
@@ -152,7 +197,7 @@ def _defects(rng: np.random.Generator, bins: gpd.GeoDataFrame, readings: list[li
     fire_rows = [k for k, r in enumerate(readings) if r[0] == fire_bin]
     k0 = fire_rows[len(fire_rows) // 2]
     for step, k in enumerate(fire_rows[fire_rows.index(k0) : fire_rows.index(k0) + 3]):
-        readings[k][3] += (55.0, 38.0, 12.0)[step]
+        readings[k][3] = (68.4, 57.1, readings[k][3] + 12.0)[step]
         readings[k][5] = 1 if step < 2 else 0
     out["fire"] = [{"bin_id": fire_bin, "time": readings[k0][1]}]
     tilts = []
@@ -164,7 +209,9 @@ def _defects(rng: np.random.Generator, bins: gpd.GeoDataFrame, readings: list[li
     bad = []
     for k, value in zip(rng.choice(n, size=2, replace=False), (1.27, -0.05), strict=True):
         readings[int(k)][2] = value
-        bad.append({"bin_id": readings[int(k)][0], "time": readings[int(k)][1], "fill_level": value})
+        bad.append(
+            {"bin_id": readings[int(k)][0], "time": readings[int(k)][1], "fill_level": value}
+        )
     out["out_of_range"] = bad
     dups = sorted(int(k) for k in rng.choice(n, size=3, replace=False))
     out["duplicates"] = [{"bin_id": readings[k][0], "time": readings[k][1]} for k in dups]

@@ -41,7 +41,9 @@ def to_world(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Shift a frame from local metres to EPSG:25832 coordinates."""
     offset = [plan.ORIGIN_E, plan.ORIGIN_N]
     geoms = shapely.transform(frame.geometry.to_numpy(), lambda xy: xy + offset)
-    out = gpd.GeoDataFrame(frame.drop(columns=frame.geometry.name), geometry=list(geoms), crs=plan.CRS)
+    out = gpd.GeoDataFrame(
+        frame.drop(columns=frame.geometry.name), geometry=list(geoms), crs=plan.CRS
+    )
     return out.reset_index(drop=True)
 
 

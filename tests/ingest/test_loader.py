@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pytest
+from psycopg2 import sql
 from shapely.geometry import LineString, Point, Polygon
 
 from ingest.loader import Part, load_file
@@ -38,7 +39,7 @@ def fresh(owner_conn):
 def _drop(conn, ids) -> None:
     with conn.cursor() as cur:
         for layer_id in ids:
-            cur.execute(f'DROP TABLE IF EXISTS data."{layer_id}"')  # test ids are literals
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("data", layer_id)))
             cur.execute("DELETE FROM geoby.layers WHERE id = %s", (layer_id,))
             cur.execute("DELETE FROM geoby.layer_sources WHERE layer_id = %s", (layer_id,))
             cur.execute("DELETE FROM geoby.load_rejects WHERE layer_id = %s", (layer_id,))
@@ -49,7 +50,7 @@ def _count(conn, table: str) -> int | None:
         cur.execute("SELECT to_regclass(%s)", (f"data.{table}",))
         if cur.fetchone()[0] is None:
             return None
-        cur.execute(f"SELECT count(*) FROM data.{table}")  # test ids are literals
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("data", table)))
         return cur.fetchone()[0]
 
 
