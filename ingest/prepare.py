@@ -134,6 +134,10 @@ def _bad(values: pd.Series, coerced: pd.Series, pg_type: str, name: str, records
 
 
 def _coerce(values: pd.Series, pg_type: str, name: str, records, source: str) -> pd.Series:
+    if pg_type == "jsonb":  # dicts and lists as JSON; strings are taken as JSON text already
+        missing = values.map(lambda v: v is None or v is pd.NA or (isinstance(v, float) and v != v))
+        text = values.map(lambda v: v if isinstance(v, str) else json.dumps(v, default=str))
+        return text.astype("string").mask(missing)
     textual = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
     if textual:
         text = values.astype("string")
@@ -160,9 +164,6 @@ def _coerce(values: pd.Series, pg_type: str, name: str, records, source: str) ->
         _bad(values, coerced, pg_type, name, records, source)
         text = coerced.dt.strftime("%Y-%m-%d" if pg_type == "date" else "%Y-%m-%dT%H:%M:%S.%fZ")
         return text.astype("string").mask(coerced.isna())
-    if pg_type == "jsonb":
-        missing = values.isna()
-        return values.map(lambda v: json.dumps(v, default=str)).astype("string").mask(missing)
     if textual:
         return values
     return values.astype("string").mask(values.isna())

@@ -102,6 +102,11 @@ def _declared_crs(path: Path, declared: str | None, assumed: str | None) -> CRS 
 
 
 def _to_frame(batch, geometry_name: str, fid_name: str, crs: CRS | None) -> gpd.GeoDataFrame:
+    names = list(batch.schema.names)
+    if names.count(fid_name) > 1:  # GeoJSON with an "id" member and an "id" property
+        names[names.index(fid_name)] = "__fid"
+        batch = batch.rename_columns(names)
+        fid_name = "__fid"
     frame = batch.to_pandas() if hasattr(batch, "to_pandas") else pd.DataFrame(batch)
     wkb = frame.pop(geometry_name) if geometry_name in frame else pd.Series([None] * len(frame))
     fids = frame.pop(fid_name) if fid_name in frame else pd.Series(range(len(frame)))
