@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from layers.database import cluster_for
+from layers.database import Database, cluster_for
 from layers.migrate import migrate
 from layers.settings import get_settings
 
@@ -32,8 +32,10 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--no-serve", is_flag=True, help="Prepare everything, then exit.")
 @click.pass_context
 def demo(ctx: click.Context, size: str, directory: Path, no_serve: bool) -> None:
-    """Start the database, generate the sample town, and serve it."""
+    """Start the database, generate and ingest the sample town, and serve it."""
+    from ingest.pipelines import IngestOptions
     from ingest.sample import generate, read_manifest
+    from ingest.sample_load import ingest_sample
 
     settings = get_settings()
     if settings.database.url is None:
@@ -46,6 +48,10 @@ def demo(ctx: click.Context, size: str, directory: Path, no_serve: bool) -> None
         click.echo(f"sample: generated '{manifest['town']}' ({size}) in {directory}")
     else:
         click.echo(f"sample: '{manifest['town']}' ({size}) already in {directory}")
+    reports = ingest_sample(Database(settings), directory, IngestOptions())
+    loaded = sum(not r.skipped for r in reports)
+    rows = sum(r.inserted + r.updated for r in reports)
+    click.echo(f"ingest: {loaded} of {len(reports)} files loaded ({rows:,} rows), the rest unchanged")
     if no_serve:
         click.echo("demo ready (not serving: --no-serve)")
         return
