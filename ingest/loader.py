@@ -32,6 +32,7 @@ from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
+import psycopg2.errors
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 
@@ -136,6 +137,8 @@ def load_file(
     started = time.perf_counter()
     report = LoadReport(source=source.name, checksum=source.checksum, mode=mode)
     with database.connection("ingest") as conn:
+        with conn.cursor() as cur:  # a bulk load is bounded by its file, not by a timeout
+            cur.execute("SET LOCAL statement_timeout = 0")
         if mode != "replace" and catalog.find_source(conn, source.checksum) is not None:
             report.skipped = True
             return report
@@ -182,14 +185,9 @@ def _load_part(conn, index, part, source, report, mode, skip_invalid, show_progr
         return
     report.rejected += len(rejects)
     _keep_rejects(conn, spec, source, rejects)
-    _check_duplicate_keys(conn, stage, spec, source)
     if centres:
         report.warnings.extend(far_away(centres, source))
-    created = _ensure_table(conn, spec, has_z)
-    # a new table holds nothing to conflict with: plain insert, then build the indexes
-    inserted, updated, deleted = _merge(conn, stage, spec, source, "insert" if created else mode)
-    if created:
-        _create_indexes(conn, spec)
+    inserted, updated, deleted = _merge_checked(conn, stage, spec, source, mode, has_z)
     report.inserted += inserted
     report.updated += updated
     report.deleted += deleted
@@ -407,6 +405,31 @@ def _geom_expression(conn, spec: TableSpec) -> sql.Composable:
     return expr
 
 
+def _merge_checked(conn, stage, spec, source, mode, has_z) -> tuple[int, int, int]:
+    """Merge, letting the unique key index find duplicates; name them only on failure.
+
+    Checking keys up front costs a full aggregate over the staged rows (41 s
+    for 16 M rows); the unique index finds a duplicate anyway, so the checks
+    that name the offending records run only after it has.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SAVEPOINT geoby_merge")
+    try:
+        created = _ensure_table(conn, spec, has_z)
+        # a new table holds nothing to conflict with: plain insert, then build the indexes
+        counts = _merge(conn, stage, spec, source, "insert" if created else mode)
+        if created:
+            _create_indexes(conn, spec)
+        return counts
+    except (psycopg2.errors.UniqueViolation, psycopg2.errors.CardinalityViolation):
+        with conn.cursor() as cur:
+            cur.execute("ROLLBACK TO SAVEPOINT geoby_merge")
+            _check_duplicate_keys(conn, stage, spec, source)
+            if mode != "upsert":
+                _check_already_loaded(cur, stage, spec, source)
+        raise
+
+
 def _merge(conn, stage, spec: TableSpec, source: SourceFile, mode: str) -> tuple[int, int, int]:
     table = spec.layer.qualified_table
     cols = list(spec.columns) + (["geom"] if spec.spatial else [])
@@ -422,8 +445,6 @@ def _merge(conn, stage, spec: TableSpec, source: SourceFile, mode: str) -> tuple
         if mode == "replace":
             cur.execute(sql.SQL("DELETE FROM {} WHERE _source = %(label)s").format(table), params)
             deleted = cur.rowcount
-        if mode in ("insert", "replace") and spec.key:
-            _check_already_loaded(cur, stage, spec, source)
         if mode == "upsert" and spec.key:
             updates = sql.SQL(", ").join(
                 sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))

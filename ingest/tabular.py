@@ -1,4 +1,4 @@
-"""Delimited text tables for the climate and energy families.
+"""Delimited text tables for the table families (climate, energy, waste).
 
 Readers return every field as text, so a bad value can be named exactly as
 the file wrote it, with a ``_record`` column holding the row number (1 for
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 200_000
-_OFFSET = re.compile(r"(?:Z|[+-]\d\d(?::?\d\d)?)$", re.IGNORECASE)
+_OFFSET = re.compile(r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$", re.IGNORECASE)
 _UNIT_TOKEN = re.compile(r"(GWh|MWh|kWh|Wh)")
 
 
@@ -283,8 +283,9 @@ def times(
         bad &= ~frame["_record"].isin(gaps).to_numpy()
     if bad.any():
         at = int(np.argmax(bad))
-        _raise(source, frame, at, field or field_name(frame, column), text.iloc[at],
-               "an ISO 8601 time")
+        _raise(
+            source, frame, at, field or field_name(frame, column), text.iloc[at], "an ISO 8601 time"
+        )
     return out.reset_index(drop=True), gaps
 
 
