@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install db demo test bench lint format clean
+.PHONY: install db demo test test-fast bench lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
@@ -30,10 +30,10 @@ demo: db
 	$(BIN)/geoby demo
 
 test: db
-	$(BIN)/python -m pytest -m "not slow"
-
-test-all: db
 	$(BIN)/python -m pytest
+
+test-fast: db
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: db
 	@set -e; for b in bench/bench_*.py; do [ -e "$$b" ] || continue; $(BIN)/python "$$b"; done
