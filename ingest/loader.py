@@ -58,10 +58,17 @@ OUTLIER_FACTOR = 10.0
 
 @dataclass
 class Part:
-    """One target layer of a file and the chunks of records for it."""
+    """One target layer of a file and the chunks of records for it.
+
+    ``set_aside`` holds records the family's reader left out while reading
+    the chunks (an object the source registers without a position): they
+    are kept in ``geoby.load_rejects`` and counted as rejected, whatever
+    ``skip_invalid`` says.
+    """
 
     spec: TableSpec
     chunks: Iterable[pd.DataFrame]
+    set_aside: list[Reject] = field(default_factory=list)
 
 
 @dataclass
@@ -181,6 +188,7 @@ def _load_part(conn, index, part, source, report, mode, skip_invalid, show_progr
             if prepared.rows:
                 cur.copy_expert(copy.as_string(conn), io.BytesIO(prepared.csv))
                 staged += prepared.rows
+    rejects.extend(part.set_aside)
     if staged == 0 and not rejects:
         return
     report.rejected += len(rejects)
