@@ -151,7 +151,9 @@ def main() -> None:
         results.extend(bench_ingest_raster.run(args.quick))
     print(f"{'workload':<48} {'geoby s':>8} {'peer s':>8} {'ratio':>6}  peer")
     for r in results:
-        print(f"{r['workload']:<48} {r['geoby_s']:>8} {r['peer_s']:>8} {r['ratio']:>6}  {r['peer']}")
+        print(
+            f"{r['workload']:<48} {r['geoby_s']:>8} {r['peer_s']:>8} {r['ratio']:>6}  {r['peer']}"
+        )
     out = ROOT / "bench" / "results" / "ingest.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

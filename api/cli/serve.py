@@ -51,7 +51,9 @@ def demo(ctx: click.Context, size: str, directory: Path, no_serve: bool) -> None
     reports = ingest_sample(Database(settings), directory, IngestOptions())
     loaded = sum(not r.skipped for r in reports)
     rows = sum(r.inserted + r.updated for r in reports)
-    click.echo(f"ingest: {loaded} of {len(reports)} files loaded ({rows:,} rows), the rest unchanged")
+    click.echo(
+        f"ingest: {loaded} of {len(reports)} files loaded ({rows:,} rows), the rest unchanged"
+    )
     if no_serve:
         click.echo("demo ready (not serving: --no-serve)")
         return
