@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -94,18 +95,24 @@ def test_demo_prepares_and_serves_the_landing_page(env, tmp_path):
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "server did not answer within 60 s"
-                time.sleep(0.2)
+        _wait_for_line(server, "Uvicorn running on", timeout=60)
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert page.status_code == 200
         assert "open layers" in page.text
         assert httpx.get(f"http://127.0.0.1:{port}/status").json()["status"] == "ok"
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _wait_for_line(process: subprocess.Popen, text: str, *, timeout: float) -> None:
+    """Read the process's output until a line holds ``text``; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while text not in (seen[-1] if seen else ""):
+        remaining = deadline - time.monotonic()
+        ready, _, _ = select.select([process.stdout], [], [], max(remaining, 0))
+        assert ready, f"no '{text}' within {timeout} s; output: {''.join(seen)[-2000:]}"
+        line = process.stdout.readline()
+        assert line, f"the process ended before '{text}'; output: {''.join(seen)[-2000:]}"
+        seen.append(line)

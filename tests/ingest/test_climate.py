@@ -16,6 +16,8 @@ from ingest.pipelines import IngestOptions, ingest
 from ingest.sample.climate import write_climate
 from layers import catalog
 from layers.errors import InvalidInput, NotFound
+from tests.db_helpers import count, drop_layers
+from tests.db_helpers import rows as _rows
 
 LAYERS = (
     "climate_rain_gauges", "climate_rain_series", "climate_rain_events", "climate_idf",
@@ -41,23 +43,11 @@ def clean(owner_conn):
 
 
 def _drop(conn) -> None:
-    with conn.cursor() as cur:
-        for layer_id in LAYERS:
-            cur.execute(f'DROP TABLE IF EXISTS data."{layer_id}"')  # ids are literals above
-            cur.execute("DELETE FROM geoby.layer_sources WHERE layer_id = %s", (layer_id,))
-            cur.execute("DELETE FROM geoby.layers WHERE id = %s", (layer_id,))
-
-
-def _rows(conn, query: str, *params) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(query, params)
-        return cur.fetchall()
+    drop_layers(conn, LAYERS)
 
 
 def _count(conn, table: str) -> int | None:
-    if _rows(conn, "SELECT to_regclass(%s)", f"data.{table}")[0][0] is None:
-        return None
-    return _rows(conn, f"SELECT count(*) FROM data.{table}")[0][0]  # noqa: S608 (literal ids)
+    return count(conn, table)
 
 
 def _load(database, *paths: Path, **extra) -> list:

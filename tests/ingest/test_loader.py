@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pytest
-from psycopg2 import sql
 from shapely.geometry import LineString, Point, Polygon
 
 from ingest.loader import Part, load_file
@@ -14,6 +13,7 @@ from ingest.vector import read_chunks, vector_parts
 from layers import catalog
 from layers.catalog import Layer
 from layers.errors import Conflict, CRSMismatch, InvalidInput
+from tests.db_helpers import count, drop_layers
 
 E, N = 720_000, 6_170_000  # inside the sample town, EPSG:25832
 
@@ -37,21 +37,11 @@ def fresh(owner_conn):
 
 
 def _drop(conn, ids) -> None:
-    with conn.cursor() as cur:
-        for layer_id in ids:
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("data", layer_id)))
-            cur.execute("DELETE FROM geoby.layers WHERE id = %s", (layer_id,))
-            cur.execute("DELETE FROM geoby.layer_sources WHERE layer_id = %s", (layer_id,))
-            cur.execute("DELETE FROM geoby.load_rejects WHERE layer_id = %s", (layer_id,))
+    drop_layers(conn, ids)
 
 
 def _count(conn, table: str) -> int | None:
-    with conn.cursor() as cur:
-        cur.execute("SELECT to_regclass(%s)", (f"data.{table}",))
-        if cur.fetchone()[0] is None:
-            return None
-        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("data", table)))
-        return cur.fetchone()[0]
+    return count(conn, table)
 
 
 def _wells(n: int = 5, **columns) -> gpd.GeoDataFrame:
