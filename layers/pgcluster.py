@@ -33,7 +33,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -388,11 +387,9 @@ class Cluster:
                 f"PostgreSQL did not start on port {port}: {self._log_tail()}",
                 log_detail=exc.log_detail,
             ) from exc
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not port_accepts(port):
-            if time.monotonic() > deadline:
-                raise ClusterError(f"PostgreSQL started but port {port} does not answer")
-            time.sleep(0.1)
+        # pg_ctl -w returns once the server reports it accepts connections
+        if not port_accepts(port, timeout=5):
+            raise ClusterError(f"PostgreSQL started but port {port} does not answer")
         log.info("PostgreSQL %s listening on 127.0.0.1:%s", binaries.major, port)
 
     def _log_tail(self, lines: int = 5) -> str:
