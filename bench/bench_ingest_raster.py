@@ -154,10 +154,9 @@ def _process(cmd: list[str]) -> tuple[float, float, str]:
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
-        peak = 0.0
-        while proc.poll() is None:  # sample the peak while it runs (VmHWM only grows)
-            peak = max(peak, _peak_mib(proc.pid))
-            time.sleep(0.02)
+        _, status, usage = os.wait4(proc.pid, 0)  # the kernel keeps the child's peak RSS
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak = usage.ru_maxrss / 1024
         elapsed = time.perf_counter() - started
         out.seek(0)
         err.seek(0)

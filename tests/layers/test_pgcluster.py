@@ -6,11 +6,11 @@ These start and kill real PostgreSQL servers; nothing is mocked.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg2
@@ -41,16 +41,16 @@ def _query(c: Cluster, query: str):
 
 
 def _wait_until_gone(pid: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists():
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().split()[2] == "Z":
-                    return
-        except OSError:
-            return
-        assert time.monotonic() < deadline, f"process {pid} did not exit"
-        time.sleep(0.05)
+    """Block until ``pid`` exits (a pidfd becomes readable), failing at the deadline."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        assert ready, f"process {pid} did not exit within {timeout} s"
+    finally:
+        os.close(fd)
 
 
 def test_up_creates_a_running_cluster_with_postgis(cluster):
