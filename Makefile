@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install db demo test test-fast bench lint format clean
+.PHONY: install tools db demo test test-fast bench lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
@@ -19,9 +19,19 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# pygeoapi 0.21's wheel ships its own top-level `tests` package, which would
+	@# shadow ours on import; it is not part of pygeoapi's API.
+	rm -rf $(VENV)/lib/python*/site-packages/tests
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# OS tools the real-client tests and benchmarks drive: GDAL's ogrinfo/ogr2ogr.
+tools:
+	@command -v ogrinfo >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdal-bin; \
+	  else echo "ogrinfo missing: install GDAL's command-line tools (gdal-bin)" >&2; exit 1; fi; }
 
 db: install
 	$(BIN)/geoby db up
@@ -29,13 +39,13 @@ db: install
 demo: db
 	$(BIN)/geoby demo
 
-test: db
+test: db tools
 	$(BIN)/python -m pytest
 
-test-fast: db
+test-fast: db tools
 	$(BIN)/python -m pytest -m "not slow"
 
-bench: db
+bench: db tools
 	@set -e; for b in bench/bench_*.py; do [ -e "$$b" ] || continue; $(BIN)/python "$$b"; done
 
 lint: install

@@ -20,6 +20,7 @@ from jinja2 import Environment, FunctionLoader, select_autoescape
 
 from api import problems
 from api.dependencies import DatabaseDep
+from api.ogc.app import OgcApi
 from api.status import component_status
 from layers import catalog
 from layers.database import Database
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            ogc.close()
             app.state.database.close()
 
     app = FastAPI(
@@ -62,6 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     problems.install(app)
+    ogc = OgcApi(settings, lambda: app.state.database)
+    app.state.ogc = ogc
+    app.mount("/ogc", ogc, name="ogc")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers.")
     def healthz() -> dict[str, str]:

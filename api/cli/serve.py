@@ -18,10 +18,15 @@ def serve(host: str | None, port: int | None) -> None:
     """Serve the web map, OGC APIs and domain API."""
     import uvicorn
 
-    api = get_settings().api
-    host, port = host or api.host, port or api.port
+    from api.app import create_app
+
+    settings = get_settings()
+    host, port = host or settings.api.host, port or settings.api.port
+    # Links the API writes (OGC next pages, collections) use the address served.
+    api = settings.api.model_copy(update={"host": host, "port": port})
+    app = create_app(settings.model_copy(update={"api": api}))
     click.echo(f"serving geoby on http://{host}:{port}/ (Ctrl-C to stop)")
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 @click.command()

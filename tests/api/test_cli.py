@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +14,7 @@ import pytest
 from layers import catalog
 from layers.catalog import Layer
 from layers.pgcluster import free_port
+from tests.api.live_server import wait_for_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,7 +94,7 @@ def test_demo_prepares_and_serves_the_landing_page(env, tmp_path):
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        _wait_for_line(server, "Uvicorn running on", timeout=60)
+        wait_for_line(server, "Uvicorn running on", timeout=60)
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert page.status_code == 200
         assert "open layers" in page.text
@@ -103,16 +102,3 @@ def test_demo_prepares_and_serves_the_landing_page(env, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _wait_for_line(process: subprocess.Popen, text: str, *, timeout: float) -> None:
-    """Read the process's output until a line holds ``text``; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while text not in (seen[-1] if seen else ""):
-        remaining = deadline - time.monotonic()
-        ready, _, _ = select.select([process.stdout], [], [], max(remaining, 0))
-        assert ready, f"no '{text}' within {timeout} s; output: {''.join(seen)[-2000:]}"
-        line = process.stdout.readline()
-        assert line, f"the process ended before '{text}'; output: {''.join(seen)[-2000:]}"
-        seen.append(line)

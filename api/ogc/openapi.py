@@ -1,0 +1,110 @@
+"""The OGC API's OpenAPI 3.0 document: pygeoapi's, made self-contained and valid.
+
+pygeoapi generates the document from the configuration but points many
+parameters and responses at the OGC schema server (``schemas.opengis.net``)
+and copies provider field lists as ``values`` into parameter schemas. A
+client or validator offline cannot resolve the first and rejects the second.
+Here every remote reference is replaced by a local definition and ``values``
+becomes JSON Schema's ``enum``, so the document validates as OpenAPI 3.0
+without network access.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pygeoapi.openapi import get_oas
+
+_JSON = {"application/json": {"schema": {"type": "object"}}}
+_GEOJSON = {"application/geo+json": {"schema": {"type": "object"}}}
+_RESPONSES: dict[str, dict[str, Any]] = {
+    "InvalidParameter": {
+        "description": "A query parameter has an invalid value.",
+        "content": _JSON,
+    },
+    "ServerError": {"description": "A server error occurred.", "content": _JSON},
+    "NotFound": {"description": "The requested resource does not exist.", "content": _JSON},
+    "LandingPage": {"description": "The landing page.", "content": _JSON},
+    "Collection": {"description": "Metadata of a collection.", "content": _JSON},
+    "Features": {"description": "A page of features.", "content": _GEOJSON},
+    "Feature": {"description": "One feature.", "content": _GEOJSON},
+}
+
+
+def _path_parameter(name: str, description: str, schema: dict) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _query_parameter(name: str, description: str, schema: dict) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "style": "form",
+        "explode": False,
+        "schema": schema,
+    }
+
+
+_PARAMETERS: dict[str, dict[str, Any]] = {
+    "featureId": _path_parameter("featureId", "Identifier of a feature.", {"type": "string"}),
+    "datetime": _query_parameter(
+        "datetime", "An RFC 3339 instant or interval (open ends with '..').", {"type": "string"}
+    ),
+    "sortby": _query_parameter(
+        "sortby",
+        "Comma-separated properties, each optionally prefixed by + or -.",
+        {"type": "array", "items": {"type": "string"}},
+    ),
+    "q": _query_parameter(
+        "q", "Free-text search terms.", {"type": "array", "items": {"type": "string"}}
+    ),
+    "tileMatrixSetId": _path_parameter(
+        "tileMatrixSetId", "Identifier of a tile matrix set.", {"type": "string"}
+    ),
+    "tileMatrix": _path_parameter("tileMatrix", "Zoom level.", {"type": "string"}),
+    "tileRow": _path_parameter("tileRow", "Row of the tile.", {"type": "integer", "minimum": 0}),
+    "tileCol": _path_parameter("tileCol", "Column of the tile.", {"type": "integer", "minimum": 0}),
+}
+
+
+def document(config: dict) -> dict:
+    """The OpenAPI 3.0 document of a pygeoapi configuration, self-contained."""
+    return localize(get_oas(config))
+
+
+def localize(node: Any, key: str = "") -> Any:
+    """Replace remote ``$ref`` and ``values`` in place; returns ``node``."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("http"):
+            replacement = _local(ref, key)
+            node.clear()
+            node.update(replacement)
+            return node
+        if "values" in node and "type" in node and isinstance(node["values"], list):
+            node["enum"] = node.pop("values")
+        for name, value in node.items():
+            localize(value, name)
+    elif isinstance(node, list):
+        for value in node:
+            localize(value, key)
+    return node
+
+
+def _local(ref: str, key: str) -> dict[str, Any]:
+    name = ref.rsplit("/", 1)[-1].removesuffix(".yaml")
+    if name in _PARAMETERS and key in ("parameters", ""):
+        return dict(_PARAMETERS[name])
+    if name in _RESPONSES:
+        return dict(_RESPONSES[name])
+    if name in _PARAMETERS:
+        return dict(_PARAMETERS[name])
+    return {"type": "object", "description": f"See {ref}"}
