@@ -9,6 +9,7 @@ layers (buried infrastructure) are never published here.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from psycopg2 import sql
@@ -45,7 +46,7 @@ def build(conn: Connection, context: OgcContext) -> dict[str, Any]:
     context.tables.clear()
     for layer in layers:
         if layer.kind == "raster":
-            resource = _coverage(layer, town)
+            resource = _coverage(layer, town, context)
             if resource:
                 resources[layer.id] = resource
             continue
@@ -134,8 +135,14 @@ def _collection(conn: Connection, context: OgcContext, table: tables.Table, town
     }
 
 
-def _coverage(layer: catalog.Layer, town) -> dict | None:
+def _coverage(layer: catalog.Layer, town, context: OgcContext) -> dict | None:
     if not layer.raster_path:
+        return None
+    path = Path(layer.raster_path)
+    if not path.is_absolute():
+        path = context.settings.data_dir / path
+    if not path.is_file():
+        log.warning("raster layer %s: %s is missing; not published", layer.id, path)
         return None
     return {
         "type": "collection",
@@ -148,7 +155,7 @@ def _coverage(layer: catalog.Layer, town) -> dict | None:
             {
                 "type": "coverage",
                 "name": "rasterio",
-                "data": layer.raster_path,
+                "data": str(path),
                 "format": {"name": "GTiff", "mimetype": "application/x-geotiff"},
             }
         ],
