@@ -25,7 +25,7 @@ from pygeoapi import l10n
 from pygeoapi.api import API, F_HTML, F_JSON, SYSTEM_LOCALE, APIRequest
 from pygeoapi.util import render_j2_template
 
-from api.ogc import config, query
+from api.ogc import config, cql, query
 from api.ogc.context import OgcContext
 from api.ogc.tables import Table
 from layers.crs import crs_uri, epsg_from_uri
@@ -172,7 +172,7 @@ def parse_items(table: Table, params: dict, body: bytes | None) -> query.Feature
     result.equals = [
         (name, _typed(table, name, value))
         for name, value in params.items()
-        if name in table.columns
+        if name in table.columns and name not in RESERVED
     ]
     result.sortby = _sortby(table, params.get("sortby"))
     if "properties" in params:
@@ -190,11 +190,12 @@ def parse_items(table: Table, params: dict, body: bytes | None) -> query.Feature
         if flag not in ("true", "false"):
             raise InvalidInput("skipGeometry must be true or false", field="skipGeometry")
         result.skip_geometry = flag == "true"
-    result.cql = _filter(table, params, body)
+    result.cql = parse_filter(table, params, body)
     return result
 
 
-def _filter(table: Table, params: dict, body: bytes | None):
+def parse_filter(table: Table, params: dict, body: bytes | None):
+    """The CQL2 filter of a request (``filter``, ``filter-lang``, ``filter-crs`` or a JSON body)."""
     text = params.get("filter")
     lang = params.get("filter-lang")
     if text is None and body:
@@ -203,8 +204,6 @@ def _filter(table: Table, params: dict, body: bytes | None):
         if lang is not None or "filter-crs" in params:
             raise InvalidInput("filter-lang or filter-crs given without filter", field="filter")
         return None
-    from api.ogc import cql
-
     epsg = _crs(params.get("filter-crs"), "filter-crs")
     ast = cql.parse_filter(text, lang)
     queryables = {
@@ -215,6 +214,7 @@ def _filter(table: Table, params: dict, body: bytes | None):
         queryables,
         geometry_column=table.geometry_column,
         filter_srid=query.srid_of(epsg),
+        lat_lon=epsg == 4326,
     )
 
 

@@ -77,7 +77,24 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
 
 def document(config: dict) -> dict:
     """The OpenAPI 3.0 document of a pygeoapi configuration, self-contained."""
-    return localize(get_oas(config))
+    doc = localize(get_oas(config))
+    for path in doc.get("paths", {}).values():
+        for operation in path.values():
+            if isinstance(operation, dict) and "parameters" in operation:
+                operation["parameters"] = _unique(operation["parameters"])
+    return doc
+
+
+def _unique(parameters: list) -> list:
+    """Parameters without repeats: a column named like a standard parameter
+    (``properties``, ``limit``) is filtered by that parameter, not twice."""
+    seen, kept = set(), []
+    for parameter in parameters:
+        key = (parameter.get("name"), parameter.get("in")) if "name" in parameter else None
+        if key is None or key not in seen:
+            kept.append(parameter)
+            seen.add(key)
+    return kept
 
 
 def localize(node: Any, key: str = "") -> Any:
@@ -100,11 +117,13 @@ def localize(node: Any, key: str = "") -> Any:
 
 
 def _local(ref: str, key: str) -> dict[str, Any]:
-    name = ref.rsplit("/", 1)[-1].removesuffix(".yaml")
-    if name in _PARAMETERS and key in ("parameters", ""):
-        return dict(_PARAMETERS[name])
-    if name in _RESPONSES:
-        return dict(_RESPONSES[name])
-    if name in _PARAMETERS:
-        return dict(_PARAMETERS[name])
+    name = ref.rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".json")
+    if key == "parameters":
+        return dict(
+            _PARAMETERS.get(name) or _query_parameter(name, f"See {ref}", {"type": "string"})
+        )
+    if key.isdigit() or key == "default":
+        return dict(
+            _RESPONSES.get(name) or {"description": f"{name} (see {ref})", "content": _JSON}
+        )
     return {"type": "object", "description": f"See {ref}"}

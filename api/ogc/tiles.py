@@ -187,7 +187,7 @@ def _filter(table: Table, params: Any) -> tuple[sql.Composable, list] | None:
         return None
     from api.ogc import features  # imported here: CQL support is optional at start-up
 
-    return features._filter(table, dict(params), None)
+    return features.parse_filter(table, dict(params), None)
 
 
 def _exception(api: API, headers: dict, exc: GeobyError, *, html: bool) -> Response:
