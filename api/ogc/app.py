@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, Router
 
-from api.ogc import config, context, features, openapi
+from api.ogc import config, context, features, openapi, processes  # noqa: F401 - processes registers geoby's processes
 from layers.database import Database
 from layers.settings import Settings
 
@@ -57,9 +57,12 @@ class OgcApi:
         self.router = Router(routes=self._routes())
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and self._due():
             await asyncio.get_running_loop().run_in_executor(None, self.refresh)
         await self.router(scope, receive, send)
+
+    def _due(self) -> bool:
+        return self.api is None or time.monotonic() - self._checked >= RECHECK_S
 
     def refresh(self, force: bool = False) -> API:
         """Build (or rebuild, when the catalog changed) pygeoapi's API object."""

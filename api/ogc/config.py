@@ -68,7 +68,7 @@ def build(conn: Connection, context: OgcContext) -> dict[str, Any]:
             "limits": {"default_items": DEFAULT_LIMIT, "max_items": MAX_LIMIT},
             "map": {"url": "", "attribution": ""},
             "manager": {
-                "name": "api.ogc.jobs.PostGISManager" if _has_jobs() else "Dummy",
+                "name": "api.ogc.jobs.PostGISManager",
                 "connection": context.key,
                 "output_dir": str(settings.data_dir / "jobs"),
             },
@@ -231,9 +231,3 @@ def _temporal_extent(conn: Connection, table: tables.Table) -> tuple[str, str] |
     if begin is None:
         return None
     return begin.replace(" ", "T"), end.replace(" ", "T")
-
-
-def _has_jobs() -> bool:  # TEMPORARY until api.ogc.jobs lands
-    import importlib.util
-
-    return importlib.util.find_spec("api.ogc.jobs") is not None

@@ -70,7 +70,11 @@ def items(api: API, request: APIRequest, dataset: str, *, context: OgcContext) -
         with context.database.connection("read") as conn:
             page = query.run_page(conn, feature_query)
     except GeobyError as exc:
-        return _exception(api, request, headers, exc)
+        error = exc
+    else:
+        error = None
+    if error is not None:  # outside the except block: pygeoapi logs no traceback for it
+        return _exception(api, request, headers, error)
     log.info(
         "items %s: %d of %d (bbox=%s, filter=%s, equals=%s)",
         dataset,
@@ -125,7 +129,11 @@ def item(
         if text is None:
             raise NotFound(f"no item {identifier!r} in {dataset}")
     except GeobyError as exc:
-        return _exception(api, request, headers, exc)
+        error = exc
+    else:
+        error = None
+    if error is not None:  # outside the except block: pygeoapi logs no traceback for it
+        return _exception(api, request, headers, error)
     headers["Content-Crs"] = f"<{crs_uri(out_epsg)}>"
     collection = f"{api.get_collections_url()}/{dataset}"
     links = [
