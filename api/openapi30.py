@@ -27,7 +27,26 @@ _UNKNOWN = (
 
 
 def downgrade(document: dict[str, Any]) -> dict[str, Any]:
-    """A copy of an OpenAPI 3.1 document rewritten as OpenAPI 3.0.3."""
+    """Rewrite an OpenAPI 3.1 document as OpenAPI 3.0.3.
+
+    Parameters
+    ----------
+    document
+        An OpenAPI 3.1 document, as ``FastAPI.openapi()`` returns it. It is not changed.
+
+    Returns
+    -------
+    dict
+        A deep copy with ``openapi: 3.0.3``, every schema rewritten into the
+        OpenAPI 3.0 dialect and the 3.1-only top-level fields removed.
+
+    Examples
+    --------
+    >>> doc = {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {},
+    ...        "components": {"schemas": {"A": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}}}
+    >>> downgrade(doc)["components"]["schemas"]["A"]
+    {'type': 'integer', 'nullable': True}
+    """
     doc = copy.deepcopy(document)
     doc["openapi"] = VERSION
     for key in ("webhooks", "jsonSchemaDialect"):
@@ -35,13 +54,20 @@ def downgrade(document: dict[str, Any]) -> dict[str, Any]:
     info = doc.get("info", {})
     info.pop("summary", None)
     info.get("license", {}).pop("identifier", None)
-    doc.get("components", {}).pop("pathItems", None)
-    for name, schema in doc.get("components", {}).get("schemas", {}).items():
-        doc["components"]["schemas"][name] = _schema(schema)
+    components = doc.get("components", {})
+    components.pop("pathItems", None)
+    for name, schema in components.get("schemas", {}).items():
+        components["schemas"][name] = _schema(schema)
+    for parameter in components.get("parameters", {}).values():
+        _with_schema(parameter)
+    for header in components.get("headers", {}).values():
+        _with_schema(header)
+    for body in components.get("requestBodies", {}).values():
+        _content(body)
+    for response in components.get("responses", {}).values():
+        _response(response)
     for path in doc.get("paths", {}).values():
-        for operation in path.values():
-            if isinstance(operation, dict):
-                _operation(operation)
+        _path_item(path)
     return doc
 
 
@@ -58,26 +84,44 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _path_item(path: dict[str, Any]) -> None:
+    for key, value in path.items():
+        if key == "parameters":
+            for parameter in value:
+                _with_schema(parameter)
+        elif isinstance(value, dict):
+            _operation(value)
+
+
 def _operation(operation: dict[str, Any]) -> None:
     for parameter in operation.get("parameters", []):
-        if "schema" in parameter:
-            parameter["schema"] = _schema(parameter["schema"])
-        _examples_of_media(parameter)
-    body = operation.get("requestBody", {})
-    for media in body.get("content", {}).values():
-        _media(media)
+        _with_schema(parameter)
+    _content(operation.get("requestBody", {}))
     for response in operation.get("responses", {}).values():
-        for media in response.get("content", {}).values():
-            _media(media)
-        for header in response.get("headers", {}).values():
-            if "schema" in header:
-                header["schema"] = _schema(header["schema"])
+        _response(response)
+    for callback in operation.get("callbacks", {}).values():
+        for path in callback.values():
+            if isinstance(path, dict):
+                _path_item(path)
 
 
-def _media(media: dict[str, Any]) -> None:
-    if "schema" in media:
-        media["schema"] = _schema(media["schema"])
-    _examples_of_media(media)
+def _response(response: dict[str, Any]) -> None:
+    _content(response)
+    for header in response.get("headers", {}).values():
+        _with_schema(header)
+
+
+def _content(node: dict[str, Any]) -> None:
+    for media in node.get("content", {}).values():
+        _with_schema(media)
+
+
+def _with_schema(node: dict[str, Any]) -> None:
+    """A parameter, header or media type: its schema and its examples."""
+    if "schema" in node:
+        node["schema"] = _schema(node["schema"])
+    _content(node)  # a parameter may carry `content` instead of `schema`
+    _examples_of_media(node)
 
 
 def _examples_of_media(node: dict[str, Any]) -> None:
@@ -95,17 +139,20 @@ def _schema(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     schema = {k: v for k, v in schema.items() if k not in _UNKNOWN}
-    for key in ("properties", "patternProperties"):
-        if isinstance(schema.get(key), dict):
-            schema[key] = {name: _schema(value) for name, value in schema[key].items()}
+    if isinstance(schema.get("properties"), dict):
+        schema["properties"] = {k: _schema(v) for k, v in schema["properties"].items()}
     for key in ("items", "additionalProperties", "not"):
         if isinstance(schema.get(key), dict):
             schema[key] = _schema(schema[key])
+    if "patternProperties" in schema:
+        # 3.0 cannot constrain the names: keep only what the values must be.
+        values = list(schema.pop("patternProperties").values())
+        if isinstance(schema.get("additionalProperties"), dict):
+            values.append(schema["additionalProperties"])
+        schema["additionalProperties"] = _one_of_any(values)
     if "prefixItems" in schema:
-        items = schema.pop("prefixItems")
-        schema.setdefault(
-            "items", _schema(items[0]) if len(items) == 1 else {"anyOf": _schema(items)}
-        )
+        # 3.0 has no tuples: items may be any of the positional schemas.
+        schema["items"] = _one_of_any(schema.pop("prefixItems"))
     for key in ("anyOf", "oneOf", "allOf"):
         if key in schema:
             schema[key] = [_schema(s) for s in schema[key]]
@@ -138,11 +185,18 @@ def _schema(schema: Any) -> Any:
         schema.pop("contentMediaType", None)
         schema.setdefault("type", "string")
         schema.setdefault("format", "byte" if encoding == "base64" else "binary")
+    if schema.get("type") == "array":
+        schema.setdefault("items", {})  # required in 3.0
     if "$ref" in schema and len(schema) > 1:
         # 3.0 ignores siblings of $ref: keep them by wrapping the reference.
         ref = schema.pop("$ref")
         schema["allOf"] = [{"$ref": ref}, *schema.get("allOf", [])]
     return schema
+
+
+def _one_of_any(schemas: list[Any]) -> Any:
+    schemas = [_schema(s) for s in schemas]
+    return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
