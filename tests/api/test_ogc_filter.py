@@ -176,4 +176,3 @@ def test_injection_attempts_are_harmless(client, database, attack):
         assert r.json()["numberMatched"] in (0, before)
         assert r.json()["numberMatched"] != before or "1=1" in attack
     assert _count(database, "TRUE") == before
-    assert "DROP" not in r.text or r.status_code == 400
