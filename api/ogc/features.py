@@ -183,16 +183,7 @@ def parse_items(table: Table, params: dict, body: bytes | None) -> query.Feature
         if name in table.columns and name not in RESERVED
     ]
     result.sortby = _sortby(table, params.get("sortby"))
-    if "properties" in params:
-        names = [n for n in params["properties"].split(",") if n]
-        unknown = [n for n in names if n not in table.columns]
-        if unknown:
-            raise InvalidInput(
-                f"unknown properties {', '.join(unknown)}; this collection has "
-                f"{', '.join(table.columns)}",
-                field="properties",
-            )
-        result.properties = names
+    result.properties = parse_properties(table, params.get("properties"))
     if "skipGeometry" in params:
         flag = params["skipGeometry"].lower()
         if flag not in ("true", "false"):
@@ -200,6 +191,21 @@ def parse_items(table: Table, params: dict, body: bytes | None) -> query.Feature
         result.skip_geometry = flag == "true"
     result.cql = parse_filter(table, params, body)
     return result
+
+
+def parse_properties(table: Table, value: str | None) -> list[str] | None:
+    """The ``properties`` parameter: published columns, in the order asked, no repeats."""
+    if value is None:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in table.columns]
+    if unknown:
+        raise InvalidInput(
+            f"unknown properties {', '.join(unknown)}; this collection has "
+            f"{', '.join(table.columns)}",
+            field="properties",
+        )
+    return list(dict.fromkeys(names))
 
 
 def parse_filter(table: Table, params: dict, body: bytes | None):

@@ -33,7 +33,7 @@ from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.provider.base_mvt import BaseMVTProvider
 
 from api.ogc import context as contexts
-from api.ogc import mvt
+from api.ogc import features, mvt
 from api.ogc.context import OgcContext
 from api.ogc.tables import Table
 from layers.crs import CRS84 as CRS84_URI
@@ -85,7 +85,7 @@ def tile(
         tms = mvt.scheme(tms_id)
         address = mvt.tile_address(tms, z, y, x, _zooms(api, collection_id))
         _check_known(request.params)
-        properties = _properties(table, request.params.get("properties"))
+        properties = features.parse_properties(table, request.params.get("properties"))
         where = _filter(table, request.params)
         with context.database.connection("read") as conn:
             content = mvt.render(conn, table, tms, *address, properties=properties, where=where)
@@ -167,25 +167,10 @@ def _check_known(params: Any) -> None:
         )
 
 
-def _properties(table: Table, value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    unknown = [n for n in names if n not in table.columns]
-    if unknown:
-        raise InvalidInput(
-            f"unknown properties {', '.join(unknown)}; this collection has "
-            f"{', '.join(table.columns)}",
-            field="properties",
-        )
-    return list(dict.fromkeys(names))
-
-
 def _filter(table: Table, params: Any) -> tuple[sql.Composable, list] | None:
     """``filter`` (CQL2 text or JSON), parsed exactly as for items."""
     if not any(name in params for name in ("filter", "filter-lang", "filter-crs")):
         return None
-    from api.ogc import features  # imported here: CQL support is optional at start-up
 
     return features.parse_filter(table, dict(params), None)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from psycopg2 import sql
 
 from layers import catalog
+from layers.database import connect
 
 LAYER_ID = "test_ogc_lines"
 ORIGIN = (720000.0, 6170000.0)
@@ -71,3 +72,18 @@ def make_lines(
     )
     catalog.register(conn, layer)
     return catalog.refresh_statistics(conn, layer_id)
+
+
+def create_lines(database, rows: int, layer_id: str) -> catalog.Layer:
+    """:func:`make_lines` through a superuser connection of its own."""
+    conn = connect(database.dsn("owner"))
+    conn.autocommit = True
+    try:
+        return make_lines(conn, rows, layer_id=layer_id)
+    finally:
+        conn.close()
+
+
+def table_sql(layer_id: str, text: str, where: str = "TRUE") -> sql.Composed:
+    """A test query on a layer's table: ``{t}`` is the table, ``{w}`` a literal condition."""
+    return sql.SQL(text).format(t=sql.Identifier("data", layer_id), w=sql.SQL(where))

@@ -18,9 +18,8 @@ import pytest
 from owslib.ogcapi.features import Features
 from psycopg2 import sql
 
-from layers.database import connect
 from tests.api.live_server import serve_process
-from tests.api.ogc_data import make_lines
+from tests.api.ogc_data import create_lines, table_sql
 from tests.db_helpers import rows
 
 LAYER = "test_ogc_clients"
@@ -28,18 +27,12 @@ BOX = (12.50, 55.64, 12.52, 55.655)  # lon/lat, inside the data
 
 
 def _q(text: str, where: str = "TRUE") -> sql.Composed:
-    """A test query on the layer's table; ``{t}`` is the table, ``{w}`` a literal condition."""
-    return sql.SQL(text).format(t=sql.Identifier("data", LAYER), w=sql.SQL(where))
+    return table_sql(LAYER, text, where)
 
 
 @pytest.fixture(scope="module")
 def server(settings, database):
-    conn = connect(database.dsn("owner"))
-    conn.autocommit = True
-    try:
-        make_lines(conn, 2500, layer_id=LAYER)
-    finally:
-        conn.close()
+    create_lines(database, 2500, LAYER)
     with serve_process(settings) as process:
         yield process
 

@@ -17,7 +17,7 @@ from psycopg2 import sql
 
 from api.app import create_app
 from layers.database import connect
-from tests.api.ogc_data import make_lines
+from tests.api.ogc_data import create_lines, table_sql
 from tests.db_helpers import rows
 
 LAYER = "test_ogc_features"
@@ -33,16 +33,15 @@ QGIS_FILTER_CLASSES = {
 
 
 def _q(text: str, where: str = "TRUE") -> sql.Composed:
-    """A test query on the layer's table; ``{t}`` is the table, ``{w}`` a literal condition."""
-    return sql.SQL(text).format(t=sql.Identifier("data", LAYER), w=sql.SQL(where))
+    return table_sql(LAYER, text, where)
 
 
 @pytest.fixture(scope="module")
 def client(settings, database):
+    create_lines(database, 3000, LAYER)
     conn = connect(database.dsn("owner"))
     conn.autocommit = True
     try:
-        make_lines(conn, 3000, layer_id=LAYER)
         _restricted_layer(conn)
     finally:
         conn.close()

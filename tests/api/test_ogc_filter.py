@@ -14,8 +14,7 @@ from fastapi.testclient import TestClient
 from psycopg2 import sql
 
 from api.app import create_app
-from layers.database import connect
-from tests.api.ogc_data import make_lines
+from tests.api.ogc_data import create_lines
 from tests.db_helpers import rows
 
 LAYER = "test_ogc_filter"
@@ -71,12 +70,7 @@ JSON_CASES = [
 
 @pytest.fixture(scope="module")
 def client(settings, database):
-    conn = connect(database.dsn("owner"))
-    conn.autocommit = True
-    try:
-        make_lines(conn, 4000, layer_id=LAYER)
-    finally:
-        conn.close()
+    create_lines(database, 4000, LAYER)
     with TestClient(create_app(settings)) as client:
         yield client
 

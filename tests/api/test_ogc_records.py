@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 import rasterio
-import uvicorn
 from fastapi.testclient import TestClient
 from owslib.ogcapi.records import Records
 from psycopg2 import sql
@@ -19,6 +16,7 @@ from api.app import create_app
 from layers import catalog
 from layers.catalog import Layer
 from layers.crs import transformer
+from tests.api.live_server import serve
 from tests.db_helpers import drop_layers, rows
 
 ITEMS = "/ogc/collections/catalog/items"
@@ -273,20 +271,8 @@ def test_html_pages_render(client):
 
 @pytest.fixture(scope="module")
 def server(settings, layers):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)  # connections wait in the backlog until the server accepts them
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    api = settings.api.model_copy(update={"public_url": url})
-    app = create_app(settings.model_copy(update={"api": api}))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    yield url
-    server.should_exit = True
-    thread.join(timeout=30)
-    sock.close()
-    assert not thread.is_alive()
+    with serve(settings) as url:
+        yield url
 
 
 def test_owslib_records_client_lists_and_searches(server):
