@@ -4,8 +4,6 @@
 -- over large tables (a vector tile over a million lines, a count), and it then
 -- spends ~380 ms compiling for a query that runs in ~50 ms (measured on a zoom-10
 -- tile of bench_ogc.py's 1 M-line table). Interactive reads never gain from it.
--- A statement timeout bounds what one request can cost the database: an
--- unindexed filter over the 16 M-row hourly table is cancelled, not left running.
+-- (Each pooled connection also carries GEOBY_DATABASE_STATEMENT_TIMEOUT_MS.)
 
 ALTER ROLE geoby_read SET jit = off;
-ALTER ROLE geoby_read SET statement_timeout = '60s';
