@@ -61,6 +61,8 @@ def test_landing_lists_open_layers_only(client):
     assert "1,234" in html
     assert "app_gas" not in html and "Gas mains" not in html
     assert 'lang="en"' in html and 'name="viewport"' in html
+    assert 'href="/ogc/"' in html  # the OGC APIs, and each layer's items page
+    assert 'href="/ogc/collections/app_lakes/items?f=html"' in html
 
 
 def test_api_layers_hides_restricted(client):
