@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -84,14 +86,7 @@ class Server:
     kind: Kind
     url: str
     process: subprocess.Popen
-
-    def cpu_s(self) -> float:
-        """CPU seconds the server process has used (user and system)."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    probe: str = "/"
 
     def peak_mib(self) -> float | None:
         """Peak resident memory of the server process so far (Linux ``VmHWM``)."""
@@ -156,20 +151,39 @@ def version(venv: Path, distribution: str) -> str:
 
 
 def _wait(process: subprocess.Popen, url: str, log: Path) -> None:
-    """Poll ``url`` until it answers 200; fail when the process dies or time runs out."""
+    """Wait for uvicorn's start-up line, then one request to ``url`` must answer 200.
+
+    The output is read as it comes (``select`` on the pipe, under a deadline)
+    and copied to ``log``; after start-up a thread keeps copying it.
+    """
     deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text()[-3000:]
-            raise SystemExit(f"server exited ({process.returncode}) before answering:\n{tail}")
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.25)
-    raise SystemExit(f"no answer from {url} within {START_TIMEOUT_S:.0f} s; log: {log}")
+    fd, seen = process.stdout.fileno(), b""
+    with log.open("wb") as out:
+        while b"Uvicorn running on" not in seen:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(remaining, 0))
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                state = "no start-up line" if not ready else f"exit {process.wait()}"
+                tail = seen[-3000:].decode(errors="replace")
+                raise SystemExit(f"server did not start ({state}); output:\n{tail}")
+            out.write(chunk)
+            out.flush()
+            seen += chunk
+    threading.Thread(target=_copy, args=(process, log), daemon=True).start()
+    try:
+        with urllib.request.urlopen(url, timeout=START_TIMEOUT_S) as response:
+            if response.status == 200:
+                return
+            raise SystemExit(f"{url} answered {response.status}; log: {log}")
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        raise SystemExit(f"no answer from {url}: {exc}; log: {log}") from None
+
+
+def _copy(process: subprocess.Popen, log: Path) -> None:
+    with log.open("ab") as out:
+        while chunk := os.read(process.stdout.fileno(), 65536):
+            out.write(chunk)
 
 
 @contextmanager
@@ -178,18 +192,19 @@ def _run(
 ) -> Iterator[Server]:
     log = WORK / f"{kind.name}.log"
     url = f"http://127.0.0.1:{port}"
-    with log.open("w") as out:
-        process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        _wait(process, url + probe, log)
+        yield Server(kind, url, process, probe)
+    finally:
+        process.terminate()
         try:
-            _wait(process, url + probe, log)
-            yield Server(kind, url, process)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _clean_env(**extra: str) -> dict[str, str]:

@@ -98,14 +98,18 @@ def serve_process(settings: Settings) -> Iterator[ServerProcess]:
 
 
 def wait_for_line(process: subprocess.Popen, text: str, *, timeout: float) -> list[str]:
-    """Read the process's output until a line holds ``text``; fail at the deadline."""
+    """Read the process's output until a line holds ``text``; fail at the deadline.
+
+    Reads the pipe's descriptor directly: a buffered ``readline`` may pull the
+    awaited line into its buffer where ``select`` no longer sees it.
+    """
     deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while text not in (seen[-1] if seen else ""):
+    fd, seen = process.stdout.fileno(), ""
+    while text not in seen:
         remaining = deadline - time.monotonic()
-        ready, _, _ = select.select([process.stdout], [], [], max(remaining, 0))
-        assert ready, f"no '{text}' within {timeout} s; output: {''.join(seen)[-2000:]}"
-        line = process.stdout.readline()
-        assert line, f"the process ended before '{text}'; output: {''.join(seen)[-2000:]}"
-        seen.append(line)
-    return seen
+        ready, _, _ = select.select([fd], [], [], max(remaining, 0))
+        assert ready, f"no '{text}' within {timeout} s; output: {seen[-2000:]}"
+        chunk = os.read(fd, 65536).decode(errors="replace")
+        assert chunk, f"the process ended before '{text}'; output: {seen[-2000:]}"
+        seen += chunk
+    return seen.splitlines(keepends=True)
