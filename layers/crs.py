@@ -78,3 +78,33 @@ def area_of_use(epsg: int) -> tuple[float, float, float, float] | None:
     """The lon/lat bounds where a projected or geographic CRS is valid, if known."""
     area = CRS.from_epsg(epsg).area_of_use
     return (area.west, area.south, area.east, area.north) if area else None
+
+
+def reproject(geometry, source: str | int, target: str | int):  # noqa: ANN001, ANN201 - shapely
+    """A shapely geometry from ``source`` to ``target`` (EPSG codes or pyproj strings), x first.
+
+    0 and "CRS84" mean OGC:CRS84 (lon/lat); the result is 2D.
+    """
+    import shapely
+
+    def name(crs: str | int) -> str:
+        if crs in (0, "CRS84", CRS84):
+            return "OGC:CRS84"
+        return f"EPSG:{crs}" if isinstance(crs, int) else crs
+
+    if name(source) == name(target):
+        return geometry
+    project = _transformer(name(source), name(target)).transform
+    return shapely.transform(geometry, lambda xy: _apply(project, xy), include_z=False)
+
+
+def _apply(project, xy):  # noqa: ANN001, ANN202 - numpy arrays
+    import numpy as np
+
+    x, y = project(xy[:, 0], xy[:, 1])
+    return np.column_stack([x, y])
+
+
+@lru_cache(maxsize=64)
+def _transformer(source: str, target: str) -> Transformer:
+    return Transformer.from_crs(source, target, always_xy=True)

@@ -68,15 +68,57 @@ class ApiSettings(BaseSettings):
 
 
 class DigLimits(BaseSettings):
-    """Limits on dig requests (KLIC's limits are the defaults)."""
+    """Dig requests: limits (KLIC's are the defaults), answers and deadlines (LER's rules)."""
 
     model_config = SettingsConfigDict(env_prefix="GEOBY_DIG_", extra="ignore")
 
-    normal_max_extent_m: float = 500.0
-    planning_max_extent_m: float = 2500.0
-    max_vertices: int = 50
+    normal_max_extent_m: float = Field(default=500.0, gt=0, description="Normal and emergency.")
+    planning_max_extent_m: float = Field(default=2500.0, gt=0)
+    normal_max_area_m2: float = Field(default=250_000.0, gt=0)
+    planning_max_area_m2: float = Field(default=6_250_000.0, gt=0)
+    max_vertices: int = Field(default=50, ge=4)
+    max_line_width_m: float = Field(default=20.0, gt=0)
     max_days_ahead: int = Field(default=20, description="Working days a start may lie ahead.")
-    answer_buffer_m: float = 2.0
+    max_period_days: int = Field(default=365, ge=1, description="Longest dig period.")
+    max_depth_m: float = Field(default=100.0, gt=0)
+    answer_buffer_m: float = Field(
+        default=5.0, ge=0, description="Assets this far outside the dig area are in the answer."
+    )
+    answer_valid_working_days: int = Field(default=20, ge=1)
+    coordination_distance_m: float = Field(default=50.0, ge=0)
+    service_area: Path | None = Field(
+        default=None,
+        description="GeoJSON polygon of the service area; default: the networks' extent.",
+    )
+    service_area_margin_m: float = Field(default=1000.0, ge=0)
+    timezone: str = "Europe/Copenhagen"
+    answer_within_hours: float = Field(default=2.0, gt=0)
+    workday_start: str = Field(default="07:00", pattern=r"^\d\d:\d\d$")
+    workday_end: str = Field(default="16:00", pattern=r"^\d\d:\d\d$")
+    next_day_answer_at: str = Field(default="09:00", pattern=r"^\d\d:\d\d$")
+    extra_non_working_days: list[str] = Field(
+        default=["05-01", "06-05", "12-24", "12-31"],
+        description="MM-DD days off besides weekends and public holidays (LER, bek. 1473/2019 "
+        "s. 22: 1 May, 5 June, 24 and 31 December).",
+    )
+    reminder_interval_hours: float = Field(default=2.0, gt=0)
+
+
+class NotifySettings(BaseSettings):
+    """Owner and contractor notifications: SMTP and webhooks, retried with backoff."""
+
+    model_config = SettingsConfigDict(env_prefix="GEOBY_NOTIFY_", extra="ignore")
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "geoby <noreply@geoby.localhost>"
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=12, ge=1)
+    backoff_base_s: float = Field(default=10.0, gt=0)
+    backoff_max_s: float = Field(default=3600.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -90,6 +132,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     dig: DigLimits = Field(default_factory=DigLimits)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> Settings:

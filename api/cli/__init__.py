@@ -13,10 +13,12 @@ import sys
 import click
 
 from api.cli.db import db
+from api.cli.dig import dig
 from api.cli.ingest import ingest
 from api.cli.layers import layers
 from api.cli.sample import sample
 from api.cli.serve import demo, serve
+from api.cli.users import users
 from layers.errors import GeobyError, InvalidInput
 from layers.settings import get_settings
 
@@ -32,7 +34,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (db, ingest, layers, sample, serve, demo):
+for command in (db, ingest, layers, sample, serve, demo, users, dig):
     cli.add_command(command)
 
 

@@ -305,9 +305,10 @@ def run_page(conn: Connection, query: FeatureQuery) -> Page:
     """Run a query: the page of features as GeoJSON text, returned and matched counts."""
     table = query.table
     condition, params = where(query)
-    if condition is not None:
+    if condition is not None or table.layer.row_count is None:
+        # Live views (planned works) carry no row count in the catalog: count them.
         matched = sql.SQL("(SELECT count(*) FROM {tb} t WHERE {w})").format(
-            tb=table.identifier, w=condition
+            tb=table.identifier, w=condition if condition is not None else sql.SQL("TRUE")
         )
         matched_params = list(params)
     else:

@@ -34,7 +34,12 @@ _JSON_TYPES: dict[str, tuple[str, str | None]] = {
 }
 # Columns named so are the layer's time, in this order of preference.
 _INSTANT_NAMES = ("time", "observed_at", "timestamp", "datetime", "date")
-_INTERVAL_NAMES = (("start_time", "end_time"), ("valid_from", "valid_to"), ("start", "end"))
+_INTERVAL_NAMES = (
+    ("start_time", "end_time"),
+    ("start_date", "end_date"),
+    ("valid_from", "valid_to"),
+    ("start", "end"),
+)
 
 
 @dataclass(frozen=True)
