@@ -10,6 +10,7 @@ and the OGC APIs under ``/ogc`` as their issues land.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -22,6 +23,7 @@ from api import dig, openapi30, problems
 from api.dependencies import DatabaseDep
 from api.ogc.app import OgcApi
 from api.status import component_status
+from dig_coordination import notify
 from layers import catalog
 from layers.database import Database
 from layers.settings import Settings, get_settings
@@ -47,9 +49,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database(settings)
+        stop = threading.Event()
+        worker = None
+        if settings.notify.worker_in_app:
+            worker = threading.Thread(
+                target=notify.run_worker, args=(app.state.database, settings),
+                kwargs={"stop": stop}, name="geoby-notify", daemon=True,
+            )  # fmt: skip
+            worker.start()
+        app.state.notify_worker = worker
         try:
             yield
         finally:
+            stop.set()
+            if worker is not None:
+                worker.join(timeout=settings.notify.timeout_s + 5)
             ogc.close()
             app.state.database.close()
 
@@ -73,8 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/status", tags=["operations"], summary="Operating status of every component.")
-    def status(database: DatabaseDep) -> dict:
-        return component_status(database)
+    def status(request: Request, database: DatabaseDep) -> dict:
+        return component_status(database, getattr(request.app.state, "notify_worker", None))
 
     @app.get("/api/layers", tags=["catalog"], summary="The open layers in the catalog.")
     def open_layers(database: DatabaseDep) -> list[catalog.Layer]:

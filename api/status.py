@@ -9,6 +9,7 @@ here too.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -44,12 +45,41 @@ def database_status(database: Database) -> dict[str, Any]:
     }
 
 
-def component_status(database: Database) -> dict[str, Any]:
+def notification_status(database: Database, worker: threading.Thread | None) -> dict[str, Any]:
+    """The notification outbox: pending and dead notices, the oldest waiting, the worker."""
+    try:
+        with database.connection("admin") as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FILTER (WHERE status = 'pending'),"
+                " count(*) FILTER (WHERE status = 'dead'),"
+                " extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending'))"
+                " FROM geoby.outbox"
+            )
+            pending, dead, oldest = cur.fetchone()
+    except GeobyError as exc:
+        log.warning("status: outbox check failed: %s", exc.log_detail or exc)
+        return {"status": "down", "detail": exc.detail}
+    running = worker is not None and worker.is_alive()
+    doc = {
+        "worker": "running in the API process" if running else "external (geoby dig worker)",
+        "pending": pending,
+        "dead": dead,
+        "oldest_pending_s": round(float(oldest), 1) if oldest is not None else None,
+    }
+    late = oldest is not None and float(oldest) > 600
+    dying = worker is not None and not running
+    status = "degraded" if (dead or late or dying) else "ok"
+    return {"status": status} | doc
+
+
+def component_status(
+    database: Database, notify_worker: threading.Thread | None = None
+) -> dict[str, Any]:
     """The status of every component and the overall status."""
     components = {
         "database": database_status(database),
         "broker": {"status": "not_configured", "detail": "no MQTT ingestion configured yet"},
-        "workers": {"status": "not_configured", "detail": "no background workers configured"},
+        "notifications": notification_status(database, notify_worker),
     }
     worst = max(components.values(), key=lambda c: _RANK[c["status"]])["status"]
     overall = "ok" if worst == "not_configured" else worst

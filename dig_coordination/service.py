@@ -148,11 +148,11 @@ class DigService:
         today = now.astimezone(self.zone).date()
         valid = check(body, self.settings.dig, self.calendar, today)
         with self.database.connection("admin") as conn:
-            self._check_service_area(conn, valid.area)
+            self.check_service_area(conn, valid.area)
             request_id = self._store(conn, principal, valid, now, today, renewed_from)
             return self._summary(conn, principal, answers.load_request(conn, request_id), now)
 
-    def _check_service_area(self, conn: Connection, area: BaseGeometry) -> None:
+    def check_service_area(self, conn: Connection, area: BaseGeometry) -> None:
         limits = self.settings.dig
         if self.service_area is not None:
             if not self.service_area.covers(area):

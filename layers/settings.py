@@ -119,6 +119,10 @@ class NotifySettings(BaseSettings):
     max_attempts: int = Field(default=12, ge=1)
     backoff_base_s: float = Field(default=10.0, gt=0)
     backoff_max_s: float = Field(default=3600.0, gt=0)
+    worker_in_app: bool = Field(
+        default=True,
+        description="Run the notification worker in the API process (else `geoby dig worker`).",
+    )
 
 
 class Settings(BaseSettings):

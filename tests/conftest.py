@@ -19,7 +19,7 @@ from psycopg2 import sql
 
 from layers.database import Database, cluster_for, connect
 from layers.migrate import migrate
-from layers.settings import DatabaseSettings, Settings
+from layers.settings import DatabaseSettings, NotifySettings, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 # Concurrent suites on one cluster use their own database: GEOBY_TEST_DATABASE=geoby_test_x
@@ -28,7 +28,9 @@ TEST_DB = os.environ.get("GEOBY_TEST_DATABASE", "geoby_test")
 
 def _test_settings() -> Settings:
     database = DatabaseSettings(name=TEST_DB, cluster_dir=ROOT / "var" / "pg")
-    return Settings(environment="test", database=database, data_dir=ROOT / "var" / "test-data")
+    # Tests deliver notifications themselves (dig_coordination.notify.deliver_due).
+    return Settings(environment="test", database=database, data_dir=ROOT / "var" / "test-data",
+                    notify=NotifySettings(worker_in_app=False))  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -59,7 +59,39 @@ def demo(ctx: click.Context, size: str, directory: Path, no_serve: bool) -> None
     click.echo(
         f"ingest: {loaded} of {len(reports)} files loaded ({rows:,} rows), the rest unchanged"
     )
+    tokens = demo_tokens(Database(settings), settings.data_dir.parent / "demo-tokens.json")
+    click.echo(f"users: demo tokens per role in {tokens} (contractor, utility, planner, admin)")
     if no_serve:
         click.echo("demo ready (not serving: --no-serve)")
         return
     ctx.invoke(serve)
+
+
+DEMO_USERS = (
+    ("Egevig Graveservice ApS", "contractor"),
+    ("NordFiber ApS", "utility"),
+    ("Egevig Kommune, Vej og Park", "planner"),
+    ("Egevig Kommune, IT", "admin"),
+)
+
+
+def demo_tokens(database: Database, path: Path) -> Path:
+    """Tokens for one demo user per role, kept in ``path`` (mode 600) while they work."""
+    import json
+
+    from dig_coordination.users import add_user, authenticate
+    from layers.errors import Unauthorized
+
+    known: dict[str, str] = {}
+    if path.is_file():
+        known = json.loads(path.read_text())
+    with database.connection("admin") as conn:
+        for org, role in DEMO_USERS:
+            try:
+                authenticate(conn, known.get(role))
+            except Unauthorized:
+                known[role] = add_user(conn, org=org, role=role)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(json.dumps(known, indent=2) + "\n")
+    return path

@@ -33,7 +33,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, Router
 
-from api.ogc import config, context, features, openapi, processes  # noqa: F401 - processes registers geoby's processes
+from api.ogc import (  # noqa: F401 - processes registers geoby's processes
+    config,
+    context,
+    dig_process,  # noqa: F401 - registers dig-check
+    features,
+    openapi,
+    processes,
+)
 from layers.database import Database
 from layers.settings import Settings
 

@@ -177,3 +177,83 @@ def test_overlapping_digs_are_linked_told_and_published_without_assets(
     client.post(f"/api/dig-requests/{a['id']}/cancel", headers=bearer(first))
     items = client.get("/ogc/collections/planned_works/items", params={"limit": 1000}).json()
     assert a["reference"] not in {f["properties"]["reference"] for f in items["features"]}
+
+
+def test_status_reports_the_outbox(client, owner_conn):
+    with owner_conn.cursor() as cur:
+        cur.execute("UPDATE geoby.outbox SET status = 'sent' WHERE status <> 'sent'")
+    fine = client.get("/status").json()["components"]["notifications"]
+    assert fine["status"] == "ok" and fine["pending"] == 0 and fine["dead"] == 0
+    with owner_conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO geoby.outbox (idempotency_key, channel, target, event, payload, status,"
+            " last_error) VALUES ('status-test', 'email', 'x@example.dk', 'dig_request.received',"
+            " '{}', 'dead', '550 no such mailbox') RETURNING id"
+        )
+        dead_id = cur.fetchone()[0]
+    try:
+        body = client.get("/status").json()
+        assert body["components"]["notifications"]["status"] == "degraded"
+        assert body["components"]["notifications"]["dead"] == 1
+        assert body["status"] == "degraded"
+        assert "550" not in json.dumps(body)  # counts only, no addresses or errors
+    finally:
+        with owner_conn.cursor() as cur:
+            cur.execute("DELETE FROM geoby.outbox WHERE id = %s", (dead_id,))
+
+
+def test_emergency_may_have_started_and_alerts_owners_at_once(
+    client, town, make_user, owner_conn, receivers, notify_settings
+):
+    hooks, _ = receivers
+    make_user(GAS_OWNER, "utility", webhook_url=hooks.url, webhook_secret=SECRET,
+              answers_manually=True)  # fmt: skip
+    _, contractor = make_user("Akutservice A/S", "contractor")
+    yesterday = date.today() - timedelta(days=1)
+    normal = client.post("/api/dig-requests", json=_body(_gas_area(owner_conn), yesterday),
+                         headers=bearer(contractor))  # fmt: skip
+    assert normal.status_code == 400 and "past" in normal.json()["detail"]
+    doc = client.post("/api/dig-requests", json=_body(_gas_area(owner_conn), yesterday,
+                                                       kind="emergency"),
+                      headers=bearer(contractor)).json()  # fmt: skip
+    assert doc["kind"] == "emergency"
+    _deliver_all(town, notify_settings)
+    alerts = [r.json() for r in hooks.requests
+              if r.json()["payload"].get("reference") == doc["reference"]]  # fmt: skip
+    assert [a["event"] for a in alerts] == ["dig_request.emergency"]
+
+
+def test_owner_replaces_its_interest_areas_and_is_then_concerned_there(
+    client, make_user, owner_conn
+):
+    owner = "Telekabel Øst A/S"
+    _, token = make_user(owner, "utility")
+    before = client.get("/api/interest-areas", headers=bearer(token)).json()
+    assert before["features"] and all(f["properties"]["origin"] == "derived"
+                                      for f in before["features"])  # fmt: skip
+    planned = box(723_300, 6_171_500, 723_400, 6_171_600)  # a planned route, no assets yet
+    upload = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"utility_type": "telecom"},
+         "geometry": mapping(reproject(planned, 25832, 0))},
+        *({"type": "Feature", "properties": {"utility_type": "telecom"},
+           "geometry": f["geometry"]} for f in before["features"])]}  # fmt: skip
+    replaced = client.put("/api/interest-areas", json=upload, headers=bearer(token))
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json() == {"owner": owner, "uploaded": len(before["features"]) + 1,
+                               "removed": len(before["features"])}  # fmt: skip
+    after = client.get("/api/interest-areas", headers=bearer(token)).json()
+    assert {f["properties"]["origin"] for f in after["features"]} == {"uploaded"}
+    _, contractor = make_user("Graveholdet ApS", "contractor")
+    dig = box(723_330, 6_171_530, 723_360, 6_171_560)
+    filed = client.post("/api/dig-requests", json=_body(dig), headers=bearer(contractor))
+    assert filed.status_code == 201, filed.text
+    concerned = {o["owner"]: o for o in filed.json()["owners"]}
+    assert owner in concerned and concerned[owner]["asset_count"] == 0
+    bad = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Point",
+                                                           "coordinates": [12.5, 55.6]}}]}  # fmt: skip
+    refused = client.put("/api/interest-areas", json=bad, headers=bearer(token))
+    assert refused.status_code == 400 and "feature 0" in refused.json()["detail"]
+    assert len(client.get("/api/interest-areas", headers=bearer(token)).json()["features"]) == len(
+        after["features"]
+    )
