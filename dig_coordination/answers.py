@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import shapely
+from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
@@ -25,6 +26,13 @@ REQUEST_COLUMNS = ("id", "reference", "organisation", "kind", "status", "geom", 
                    "end_date", "work_types", "depth_m", "description", "contact", "buffer_m",
                    "created_at", "valid_until", "line_width_m", "answered_at", "cancelled_at",
                    "renewed_from", "org_id", "user_id")  # fmt: skip
+EMPTY = shapely.GeometryCollection()
+
+
+def _names(columns: tuple[str, ...]) -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, columns))
+
+
 _REQUEST_SQL = (
     "SELECT r.id::text, r.reference, o.name, r.kind, r.status, ST_AsBinary(r.geom),"
     " r.start_date, r.end_date, r.work_types, r.depth_m, r.description, r.contact, r.buffer_m,"
@@ -63,9 +71,9 @@ def load_requests(
 ) -> list[DigRequest]:
     """Requests matching a condition written by this package (never by a caller), newest first."""
     with conn.cursor() as cur:
+        statement = sql.SQL("{} WHERE {} ORDER BY r.created_at DESC, r.number DESC LIMIT %(lim)s")
         cur.execute(
-            f"{_REQUEST_SQL} WHERE {where} ORDER BY r.created_at DESC, r.number DESC LIMIT %(lim)s",
-            params | {"lim": limit},
+            statement.format(sql.SQL(_REQUEST_SQL), sql.SQL(where)), params | {"lim": limit}
         )
         return [_request(row) for row in cur.fetchall()]
 
@@ -74,8 +82,9 @@ def load_owners(conn: Connection, request_id: str, now: datetime) -> list[OwnerS
     """The owners concerned; a pending answer past its due time reads as ``overdue``."""
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT {', '.join(_OWNER_COLUMNS)} FROM geoby.dig_owner_responses"  # noqa: S608
-            " WHERE request_id = %s ORDER BY owner",
+            sql.SQL(
+                "SELECT {} FROM geoby.dig_owner_responses WHERE request_id = %s ORDER BY owner"
+            ).format(_names(_OWNER_COLUMNS)),
             (request_id,),
         )
         states = [OwnerState(**dict(zip(_OWNER_COLUMNS, r, strict=True))) for r in cur]
@@ -111,19 +120,27 @@ def load_links(conn: Connection, request_id: str) -> list[dict[str, Any]]:
         return links
 
 
-def load_conflicts(conn: Connection, request_id: str, owner: str | None = None) -> list[Conflict]:
-    """The assets the answer discloses (all owners, or one)."""
-    cols = ", ".join(c if c != "geom" else "ST_AsBinary(geom)" for c in _CONFLICT_COLUMNS)
+def load_conflicts(
+    conn: Connection, request_id: str, owner: str | None = None, *, geometry: bool = True
+) -> list[Conflict]:
+    """The assets the answer discloses (all owners, or one); ``geometry=False`` skips shapes."""
+    shape = sql.SQL("ST_AsBinary(geom)" if geometry else "NULL")
+    cols = sql.SQL(", ").join(
+        sql.Identifier(c) if c != "geom" else shape for c in _CONFLICT_COLUMNS
+    )
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT {cols} FROM restricted.dig_conflicts WHERE request_id = %s"  # noqa: S608
-            " AND (%s::text IS NULL OR owner = %s) ORDER BY distance_m, layer, asset_fid",
+            sql.SQL(
+                "SELECT {} FROM restricted.dig_conflicts WHERE request_id = %s"
+                " AND (%s::text IS NULL OR owner = %s) ORDER BY distance_m, layer, asset_fid"
+            ).format(cols),
             (request_id, owner, owner),
         )
         conflicts = []
         for row in cur.fetchall():
             doc = dict(zip(_CONFLICT_COLUMNS, row, strict=True))
-            doc["geometry"] = shapely.from_wkb(bytes(doc.pop("geom")))
+            wkb = doc.pop("geom")
+            doc["geometry"] = shapely.from_wkb(bytes(wkb)) if wkb is not None else EMPTY
             doc["actions"] = [Action(**a) for a in doc.pop("required_actions")]
             conflicts.append(Conflict(**doc))
         return conflicts

@@ -73,8 +73,10 @@ def load(conn: Connection, owners: list[str] | None = None) -> list[Rule]:
     """The default rules and those of ``owners`` (all owners' rules when None)."""
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM geoby.precaution_rules"  # noqa: S608 - constant
-            " WHERE owner IS NULL OR %(all)s OR owner = ANY(%(owners)s) ORDER BY id",
+            sql.SQL(
+                "SELECT {} FROM geoby.precaution_rules"
+                " WHERE owner IS NULL OR %(all)s OR owner = ANY(%(owners)s) ORDER BY id"
+            ).format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS))),
             {"all": owners is None, "owners": owners or []},
         )
         return [_rule(row) for row in cur.fetchall()]

@@ -400,8 +400,10 @@ class DigService:
                 ),  # fmt: skip
             )
             n_assets, n_blocking = cur.fetchone()
-        answer = Answer(request, answers.load_conflicts(conn, request.id)
-                        if principal.role in ("contractor", "admin") else [], owners)  # fmt: skip
+        # ready_to_dig needs the precautions, not the shapes
+        disclosed = principal.role in ("contractor", "admin")
+        found = answers.load_conflicts(conn, request.id, geometry=False) if disclosed else []
+        answer = Answer(request, found, owners)
         expired = request.status != "cancelled" and request.valid_until <= now
         base = f"/api/dig-requests/{request.id}"
         doc = {
