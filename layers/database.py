@@ -163,6 +163,7 @@ class Database:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self._pools: dict[str, psycopg2.pool.ThreadedConnectionPool] = {}
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
 
     def dsn(self, role: Role) -> str:
@@ -186,6 +187,7 @@ class Database:
                         log_detail=f"{redact(dsn)}: {exc}",
                     ) from exc
                 self._pools[role] = pool
+                self._slots[role] = threading.BoundedSemaphore(db.pool_max)
             return pool
 
     @contextmanager
@@ -198,20 +200,33 @@ class Database:
             Driver errors raised inside the block, translated by :func:`translate`.
         """
         pool = self._pool(role)
+        # psycopg2's pool raises at once when all its connections are out; wait
+        # for one instead, so a burst of requests queues rather than fails.
+        slots = self._slots[role]
+        if not slots.acquire(timeout=self.settings.database.pool_wait_s):
+            raise DatabaseUnavailable(
+                "The database is busy; try again shortly.",
+                log_detail=f"no {role} connection free within "
+                f"{self.settings.database.pool_wait_s:g} s (pool_max "
+                f"{self.settings.database.pool_max})",
+            )
         try:
-            conn = pool.getconn()
-        except psycopg2.Error as exc:
-            raise translate(exc) from exc
-        broken = False
-        try:
-            with conn:
-                yield conn
-        except psycopg2.Error as exc:
-            broken = conn.closed != 0
-            log.warning("database error as %s: %s", role, exc)
-            raise translate(exc) from exc
+            try:
+                conn = pool.getconn()
+            except psycopg2.Error as exc:
+                raise translate(exc) from exc
+            broken = False
+            try:
+                with conn:
+                    yield conn
+            except psycopg2.Error as exc:
+                broken = conn.closed != 0
+                log.warning("database error as %s: %s", role, exc)
+                raise translate(exc) from exc
+            finally:
+                pool.putconn(conn, close=broken or conn.closed != 0)
         finally:
-            pool.putconn(conn, close=broken or conn.closed != 0)
+            slots.release()
 
     def close(self) -> None:
         """Close every pool."""

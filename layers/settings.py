@@ -50,6 +50,9 @@ class DatabaseSettings(BaseSettings):
     admin_password: SecretStr = SecretStr(DEV_PASSWORD_PREFIX + "admin")
     pool_min: int = Field(default=1, ge=0)
     pool_max: int = Field(default=10, ge=1)
+    pool_wait_s: float = Field(
+        default=30.0, gt=0, description="How long a request waits for a free connection."
+    )
     statement_timeout_ms: int = Field(default=60_000, ge=0)
     storage_srid: int = Field(default=25832, description="EPSG code of the storage CRS.")
 
