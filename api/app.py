@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FunctionLoader, select_autoescape
 
-from api import dig, openapi30, problems
+from api import dig, flood, openapi30, problems
 from api.dependencies import DatabaseDep
 from api.ogc.app import OgcApi
 from api.status import component_status
@@ -105,5 +105,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return HTMLResponse(html)
 
     app.include_router(dig.router)
+    app.include_router(flood.router)
     openapi30.install(app)
     return app

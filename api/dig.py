@@ -27,16 +27,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from api.dependencies import PrincipalDep
 from dig_coordination import answers, rules
 from dig_coordination import interest as interest_areas
 from dig_coordination.service import DigService
-from dig_coordination.users import Principal, authenticate
 from dig_coordination.validate import DigRequestIn
 from layers.crs import epsg_from_uri
-from layers.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from layers.errors import Forbidden, InvalidInput, NotFound
 
 router = APIRouter(prefix="/api", tags=["dig"])
 
@@ -57,17 +57,7 @@ def _service(request: Request) -> DigService:
     return service
 
 
-def _principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
-    if not authorization or not authorization.lower().startswith("bearer "):
-        raise Unauthorized("a bearer token is required (Authorization: Bearer TOKEN)")
-    with request.app.state.database.connection("admin") as conn:
-        return authenticate(conn, authorization[7:].strip())
-
-
 ServiceDep = Annotated[DigService, Depends(_service)]
-PrincipalDep = Annotated[Principal, Depends(_principal)]
 JsonBody = Annotated[dict[str, Any], Body()]
 
 

@@ -82,3 +82,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"the real test data is missing: {SHARED_DATA} (see shared/data/SOURCES.md)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def town_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated sample town (small, seed 42), shared by the test packages."""
+    from ingest.sample import generate
+
+    out = tmp_path_factory.mktemp("town") / "egevig"
+    generate(out, size="small", seed=42, progress=False)
+    return out

@@ -14,6 +14,7 @@ import click
 
 from api.cli.db import db
 from api.cli.dig import dig
+from api.cli.flood import flood
 from api.cli.ingest import ingest
 from api.cli.layers import layers
 from api.cli.sample import sample
@@ -34,7 +35,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (db, ingest, layers, sample, serve, demo, users, dig):
+for command in (db, ingest, layers, sample, serve, demo, users, dig, flood):
     cli.add_command(command)
 
 

@@ -38,6 +38,7 @@ from api.ogc import (  # noqa: F401 - processes registers geoby's processes
     context,
     dig_process,  # noqa: F401 - registers dig-check
     features,
+    flood_process,  # noqa: F401 - registers flood-cloudburst, -sealevel, -bluespots, -flowpaths
     openapi,
     processes,
 )

@@ -18,7 +18,6 @@ from psycopg2 import sql
 from api.app import create_app
 from dig_coordination.users import Principal, add_user, ensure_organisation
 from ingest.pipelines import IngestOptions, ingest
-from ingest.sample import generate
 from layers.database import Database
 
 UTILITY_LAYERS = ("utilities_lines", "utilities_points", "utilities_areas",
@@ -27,14 +26,6 @@ DIG_TABLES = ("geoby.outbox_attempts", "geoby.outbox", "geoby.audit_log", "geoby
               "geoby.dig_links", "restricted.dig_conflicts", "geoby.dig_owner_responses",
               "geoby.dig_requests", "geoby.tokens", "geoby.users", "geoby.organisations")  # fmt: skip
 KLIC = "klic-imkl2/Levering_22C001967_3.zip"
-
-
-@pytest.fixture(scope="session")
-def town_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The generated sample town (small, seed 42)."""
-    out = tmp_path_factory.mktemp("dig") / "egevig"
-    generate(out, size="small", seed=42, progress=False)
-    return out
 
 
 def reset(conn, *, drop_utilities: bool) -> None:
