@@ -54,12 +54,28 @@ def _write(out: Path, array: np.ndarray, dem) -> None:  # noqa: ANN001 - flood.i
 @flood.command("fill")
 @click.argument("dem", type=DEM)
 @click.argument("out", type=OUT)
+@click.option(
+    "--tile",
+    type=click.IntRange(min=16),
+    metavar="CELLS",
+    help="Fill tile by tile (Barnes 2016) on Dask, square tiles of CELLS, reading and "
+    "writing window by window: for DEMs larger than memory. Equal to the "
+    "in-memory fill; writes a tiled GeoTIFF.",
+)
+@click.option("--scheduler", metavar="ADDRESS",
+              help="With --tile: a dask.distributed scheduler (tcp://host:8786); default a "
+                   "local cluster of two workers.")  # fmt: skip
 @overwrite_option
-def fill(dem: Path, out: Path, overwrite: bool) -> None:
+def fill(dem: Path, out: Path, tile: int | None, scheduler: str | None, overwrite: bool) -> None:
     """Fill every depression (Priority-Flood): OUT is the depression-free DEM."""
     from flood.fill import fill_depressions
 
     _check(overwrite, out)
+    if tile is not None:
+        _fill_tiled(dem, out, tile, scheduler)
+        return
+    if scheduler is not None:
+        raise click.UsageError("--scheduler goes with --tile")
     d = _read(dem)
     filled = fill_depressions(d.array, d.nodata)
     _write(out, filled, d)
@@ -68,6 +84,23 @@ def fill(dem: Path, out: Path, overwrite: bool) -> None:
         f"{out}: {d.array.size:,} cells, {int((raised > 0).sum()):,} raised, "
         f"fill volume {float(raised.sum()) * d.cell_area_m2:,.0f} m3"
     )
+
+
+def _fill_tiled(dem: Path, out: Path, tile: int, scheduler: str | None) -> None:
+    import time
+
+    from flood.tiled import fill_depressions_tiled
+
+    started = time.perf_counter()
+    if scheduler is None:
+        fill_depressions_tiled(dem, out, tile=(tile, tile))
+    else:
+        from dask.distributed import Client
+
+        with Client(scheduler) as client:
+            fill_depressions_tiled(dem, out, tile=(tile, tile), client=client)
+    click.echo(f"{out}: filled tile by tile ({tile} x {tile} cells) in "
+               f"{time.perf_counter() - started:.1f} s")  # fmt: skip
 
 
 @flood.command("bluespots")

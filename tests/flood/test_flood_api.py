@@ -7,12 +7,16 @@ the open catalog, and only planners and admins may start runs over REST.
 
 from __future__ import annotations
 
+import io
 import threading
 
+import numpy as np
 import pytest
+import rasterio
 import shapely
 
 from dig_coordination.users import add_user, ensure_organisation
+from layers import catalog
 from layers.crs import reproject
 from tests.dig.conftest import bearer
 
@@ -88,6 +92,14 @@ def test_an_async_cloudburst_job_reports_progress_and_serves_its_layers(flood_cl
         "exposure"]["roads"]["wet"]  # fmt: skip
     restricted = flood_client.get(f"/ogc/collections/flood_exposure_{sid}_assets/items?f=json")
     assert restricted.status_code == 404
+    coverage = flood_client.get(f"/ogc/collections/flood_{sid}_depth/coverage?f=GTiff")
+    assert coverage.status_code == 200
+    with rasterio.open(io.BytesIO(coverage.content)) as served:
+        depth = served.read(1)
+    with flood_town.connection("read") as conn:
+        layer = catalog.get(conn, f"flood_{sid}_depth")
+    with rasterio.open(flood_town.settings.data_dir / layer.raster_path) as src:
+        np.testing.assert_array_equal(depth, src.read(1))
 
 
 def test_progress_is_written_while_the_job_runs(flood_town):

@@ -136,3 +136,17 @@ def test_run_stores_a_scenario_on_the_platform_terrain(env, flood_town):  # noqa
         assert len(cur.fetchall()) == len(summary["layers"]) - 1
     bad = geoby(local, "flood", "run", "sealevel", "-p", "level_m=2", "-p", "year=2050")
     assert bad.returncode == 2 and "level_m" in bad.stderr
+
+
+def test_tiled_fill_equals_the_in_memory_fill(env, shared_data, tmp_path):  # noqa: F811
+    dem_path = shared_data / DK
+    result = geoby(env, "flood", "fill", str(dem_path), str(tmp_path / "tiled.tif"),
+                   "--tile", "37")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "tile by tile (37 x 37 cells)" in result.stdout
+    dem = read_dem(dem_path)
+    np.testing.assert_array_equal(band(tmp_path / "tiled.tif"),
+                                  fill_depressions(dem.array, dem.nodata))  # fmt: skip
+    lonely = geoby(env, "flood", "fill", str(dem_path), str(tmp_path / "x.tif"),
+                   "--scheduler", "tcp://127.0.0.1:1")  # fmt: skip
+    assert lonely.returncode == 2 and "--tile" in lonely.stderr
