@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from typing import Any
 
 from api.ogc import config
@@ -140,6 +141,9 @@ _EXAMPLES = {
 }
 
 
+# Runs at once per process: a scenario on a large DEM takes all of a core and GBs.
+MAX_RUNNING = 2
+_SLOTS = threading.BoundedSemaphore(MAX_RUNNING)
 # Names the climate lookups use for what the processes call otherwise.
 _FIELDS = {
     "return_period": "return_period_years",
@@ -181,7 +185,13 @@ class FloodProcessor(GeobyProcessor):
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, dict]:
         scenario = self.validate(data)
-        summary = run(self.bound.database, scenario, progress=self._progress)
+        if not _SLOTS.acquire(blocking=False):  # a burst of runs queues, not shares the cores
+            self._progress(5, f"waiting: {MAX_RUNNING} scenarios are running")
+            _SLOTS.acquire()
+        try:
+            summary = run(self.bound.database, scenario, progress=self._progress)
+        finally:
+            _SLOTS.release()
         base = f"{config.base_url(self.bound)}/collections"
         summary["links"] = [{"href": f"{base}/{layer_id}", "rel": "related", "title": layer_id}
                             for layer_id in summary.get("layers", [])]  # fmt: skip
