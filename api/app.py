@@ -19,13 +19,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FunctionLoader, select_autoescape
 
-from api import dig, flood, openapi30, problems
+from api import dig, flood, openapi30, problems, waste
 from api.dependencies import DatabaseDep
 from api.ogc.app import OgcApi
 from api.status import component_status
 from dig_coordination import notify
 from layers import catalog
 from layers.database import Database
+from layers.errors import GeobyError
 from layers.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )  # fmt: skip
             worker.start()
         app.state.notify_worker = worker
+        app.state.waste_subscriber = _start_subscriber(app.state.database, settings)
         try:
             yield
         finally:
+            if app.state.waste_subscriber is not None:
+                app.state.waste_subscriber.stop()
             stop.set()
             if worker is not None:
                 worker.join(timeout=settings.notify.timeout_s + 5)
@@ -88,7 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/status", tags=["operations"], summary="Operating status of every component.")
     def status(request: Request, database: DatabaseDep) -> dict:
-        return component_status(database, getattr(request.app.state, "notify_worker", None))
+        return component_status(database, getattr(request.app.state, "notify_worker", None),
+                                getattr(request.app.state, "waste_subscriber", None))  # fmt: skip
 
     @app.get("/api/layers", tags=["catalog"], summary="The open layers in the catalog.")
     def open_layers(database: DatabaseDep) -> list[catalog.Layer]:
@@ -106,5 +111,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(dig.router)
     app.include_router(flood.router)
+    app.include_router(waste.router)
     openapi30.install(app)
     return app
+
+
+def _start_subscriber(database: Database, settings: Settings):  # noqa: ANN202 - Subscriber | None
+    """The MQTT subscriber of bin readings, when configured (a broker host, or the private
+    broker started); it reconnects by itself while the broker is away."""
+    if not settings.broker.subscribe_in_app:
+        return None
+    from waste.mqtt import Subscriber
+
+    try:
+        return Subscriber(database, settings).start()
+    except GeobyError as exc:
+        log.info("no waste subscriber: %s", exc.detail)
+        return None

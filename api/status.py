@@ -72,13 +72,35 @@ def notification_status(database: Database, worker: threading.Thread | None) -> 
     return {"status": status} | doc
 
 
+def broker_status(database: Database, subscriber: Any | None) -> dict[str, Any]:
+    """The MQTT subscriber of bin readings: connected, counts, refused messages."""
+    if subscriber is None:
+        return {"status": "not_configured",
+                "detail": "no MQTT subscriber (GEOBY_BROKER_HOST, or geoby broker up)"}  # fmt: skip
+    counts = subscriber.counters.as_dict()
+    try:
+        with database.connection("admin") as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*), max(received_at) FROM geoby.waste_rejects")
+            rejects, last_reject = cur.fetchone()
+    except GeobyError as exc:
+        log.warning("status: waste rejects check failed: %s", exc.log_detail or exc)
+        rejects, last_reject = None, None
+    status = "ok" if counts["connected"] and not counts["last_error"] else "degraded"
+    if not counts["connected"]:
+        status = "down"
+    return {"status": status, **counts, "rejected_total": rejects,
+            "last_rejected": last_reject.isoformat() if last_reject else None}  # fmt: skip
+
+
 def component_status(
-    database: Database, notify_worker: threading.Thread | None = None
+    database: Database,
+    notify_worker: threading.Thread | None = None,
+    waste_subscriber: Any | None = None,
 ) -> dict[str, Any]:
     """The status of every component and the overall status."""
     components = {
         "database": database_status(database),
-        "broker": {"status": "not_configured", "detail": "no MQTT ingestion configured yet"},
+        "broker": broker_status(database, waste_subscriber),
         "notifications": notification_status(database, notify_worker),
     }
     worst = max(components.values(), key=lambda c: _RANK[c["status"]])["status"]

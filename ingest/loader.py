@@ -343,6 +343,20 @@ def _existing_columns(conn, spec: TableSpec) -> dict[str, str]:
         return dict(cur.fetchall())
 
 
+def ensure_layer(conn, spec: TableSpec) -> bool:
+    """Create a layer's empty table with its indexes and catalog entry, if it is missing.
+
+    For tables that are filled by other means than files (live sensor readings).
+    Returns whether it was created; the caller commits.
+    """
+    if _existing_columns(conn, spec):
+        return False
+    _ensure_table(conn, spec, has_z=False)
+    _create_indexes(conn, spec)
+    catalog.register(conn, spec.layer)
+    return True
+
+
 def _ensure_table(conn, spec: TableSpec, has_z: bool) -> bool:
     """Create the target table, or evolve it; return whether it was created."""
     table = spec.layer.qualified_table

@@ -128,6 +128,39 @@ class NotifySettings(BaseSettings):
     )
 
 
+class BrokerSettings(BaseSettings):
+    """The MQTT broker bin sensors publish to, and the subscriber that stores their readings.
+
+    Without ``host`` geoby uses its private broker (``geoby broker up``, under
+    ``var/mqtt`` on a loopback port).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GEOBY_BROKER_", extra="ignore")
+
+    host: str | None = None
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    topic: str = Field(default="geoby/waste/readings/#",
+                       description="Readings arrive here; the bin id may be the last level.")  # fmt: skip
+    directory: Path = Field(default=Path("var/mqtt"), description="The private broker's files.")
+    subscribe_in_app: bool = Field(
+        default=True, description="Run the subscriber in the API process (else `geoby waste "
+        "subscribe`).")  # fmt: skip
+
+
+class WasteSettings(BaseSettings):
+    """Sensor alerts and planning defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="GEOBY_WASTE_", extra="ignore")
+
+    overflow_level: float = Field(default=0.9, gt=0, le=1.5, description="Fill alert (0-1).")
+    fire_temperature_c: float = Field(default=60.0, description="Temperature alert (degC).")
+    low_battery_v: float = Field(default=3.3, ge=0, description="Battery alert (V).")
+    dead_after_h: float = Field(default=26.0, gt=0, description="No reading for this long.")
+    max_batch: int = Field(default=10_000, ge=1, description="Readings per HTTP request.")
+
+
 class Settings(BaseSettings):
     """All of geoby's settings."""
 
@@ -140,6 +173,8 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     dig: DigLimits = Field(default_factory=DigLimits)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    waste: WasteSettings = Field(default_factory=WasteSettings)
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> Settings:

@@ -19,7 +19,7 @@ from psycopg2 import sql
 
 from layers.database import Database, cluster_for, connect
 from layers.migrate import migrate
-from layers.settings import DatabaseSettings, NotifySettings, Settings
+from layers.settings import BrokerSettings, DatabaseSettings, NotifySettings, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 # Concurrent suites on one cluster use their own database: GEOBY_TEST_DATABASE=geoby_test_x
@@ -29,8 +29,10 @@ TEST_DB = os.environ.get("GEOBY_TEST_DATABASE", "geoby_test")
 def _test_settings() -> Settings:
     database = DatabaseSettings(name=TEST_DB, cluster_dir=ROOT / "var" / "pg")
     # Tests deliver notifications themselves (dig_coordination.notify.deliver_due).
+    # The waste tests start their own broker and subscriber.
     return Settings(environment="test", database=database, data_dir=ROOT / "var" / "test-data",
-                    notify=NotifySettings(worker_in_app=False))  # fmt: skip
+                    notify=NotifySettings(worker_in_app=False),
+                    broker=BrokerSettings(subscribe_in_app=False))  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from api.cli.broker import broker
 from api.cli.db import db
 from api.cli.dig import dig
 from api.cli.flood import flood
@@ -35,7 +36,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (db, ingest, layers, sample, serve, demo, users, dig, flood):
+for command in (db, broker, ingest, layers, sample, serve, demo, users, dig, flood):
     cli.add_command(command)
 
 

@@ -1,0 +1,189 @@
+"""HTTP routes of the waste analytics (``/api/waste/...``).
+
+Sensor gateways post readings with a utility's or an admin's token; bins,
+latest readings and alerts are open (the bins are an open layer).
+
+=====================================  ===================================================
+route                                  what
+=====================================  ===================================================
+``POST /api/waste/readings``           one reading or a list; stored once per (bin, time)
+``GET /api/waste/bins``                bins with their latest reading
+``GET /api/waste/bins/{bin_id}``       one bin, its latest readings and open alerts
+``GET /api/waste/alerts``              open alerts (``?all=true``: resolved too)
+``GET /api/waste/rejects``             refused messages, newest first (admin)
+=====================================  ===================================================
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+
+from api.dependencies import DatabaseDep, PrincipalDep
+from layers.errors import Forbidden, GeobyError, InvalidInput, NotFound
+from waste.readings import KnownBins, parse, reject, store
+
+router = APIRouter(prefix="/api/waste", tags=["waste"])
+SENDERS = ("utility", "admin")
+
+
+def _bins(request: Request) -> KnownBins:
+    known = getattr(request.app.state, "waste_bins", None)
+    if known is None:
+        known = request.app.state.waste_bins = KnownBins(request.app.state.database)
+    return known
+
+
+@router.post("/readings")
+def post_readings(
+    body: Annotated[Any, Body(description="A reading object, or a list of them.")],
+    principal: PrincipalDep,
+    database: DatabaseDep,
+    request: Request,
+) -> dict[str, Any]:
+    """Store sensor readings: each is checked on its own; refused ones are listed by index
+    with the field at fault (and kept in the rejects log), the rest are stored."""
+    if principal.role not in SENDERS:
+        raise Forbidden("sending sensor readings needs the utility or admin role")
+    items = body if isinstance(body, list) else [body]
+    limit = request.app.state.settings.waste.max_batch
+    if len(items) > limit:
+        raise InvalidInput(f"at most {limit:,} readings per request, got {len(items):,}",
+                           field="body")  # fmt: skip
+    known = _bins(request)
+    good, refused = [], []
+    for index, item in enumerate(items):
+        try:
+            reading = parse(item)
+            known.check(reading.bin_id)
+            good.append(reading)
+        except GeobyError as exc:
+            reject(database, "http", item, exc)
+            refused.append({"index": index, "field": exc.field, "reason": exc.detail})
+    result = store(database, good, "http", request.app.state.settings.waste)
+    return {"received": len(items), "stored": result.stored, "duplicates": result.duplicates,
+            "rejected": refused, "alerts_raised": result.raised}  # fmt: skip
+
+
+_LATEST = """
+SELECT b.bin_id, b.fraction, b.capacity_l, b.address, ST_X(ST_Centroid(ST_Transform(b.geom, 4326))),
+       ST_Y(ST_Centroid(ST_Transform(b.geom, 4326))), r.time, r.fill_level, r.temperature_c,
+       r.battery_v
+FROM data.waste_bins AS b
+LEFT JOIN LATERAL (SELECT time, fill_level, temperature_c, battery_v FROM data.waste_readings
+                   WHERE bin_id = b.bin_id ORDER BY time DESC LIMIT 1) AS r ON true
+"""
+_COLUMNS = ("bin_id", "fraction", "capacity_l", "address", "lon", "lat", "last_reading",
+            "fill_level", "temperature_c", "battery_v")  # fmt: skip
+
+
+def _latest(cur) -> str:  # noqa: ANN001
+    """Bins with their latest reading; without readings yet, the bins alone."""
+    if _has(cur, "data.waste_readings"):
+        return _LATEST
+    return _LATEST.split("LEFT JOIN")[0].replace(
+        "r.time, r.fill_level, r.temperature_c,\n       r.battery_v", "NULL, NULL, NULL, NULL"
+    )
+
+
+def _has(cur, table: str) -> bool:  # noqa: ANN001
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+    return bool(cur.fetchone()[0])
+
+
+@router.get("/bins")
+def list_bins(
+    database: DatabaseDep,
+    fraction: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """Bins with their latest reading (fill 0-1), CRS84 coordinates."""
+    with database.connection("read") as conn, conn.cursor() as cur:
+        if not _has(cur, "data.waste_bins"):
+            return {"bins": []}
+        query = _latest(cur) + " WHERE (%(fraction)s::text IS NULL OR b.fraction = %(fraction)s)" \
+                 " ORDER BY b.bin_id LIMIT %(limit)s"  # fmt: skip
+        cur.execute(query, {"fraction": fraction, "limit": limit})
+        rows = cur.fetchall()
+    return {"bins": [_bin(row) for row in rows]}
+
+
+def _bin(row: tuple) -> dict[str, Any]:
+    doc = dict(zip(_COLUMNS, row, strict=False))
+    if doc.get("last_reading") is not None:
+        doc["last_reading"] = doc["last_reading"].isoformat()
+    return doc
+
+
+@router.get("/bins/{bin_id}")
+def get_bin(
+    bin_id: str, database: DatabaseDep, readings: Annotated[int, Query(ge=0, le=1000)] = 24
+) -> dict[str, Any]:
+    """One bin: its latest readings (newest first) and its open alerts."""
+    with database.connection("read") as conn, conn.cursor() as cur:
+        if not _has(cur, "data.waste_bins"):
+            raise NotFound(f"no bin {bin_id!r}", field="bin_id")
+        cur.execute(_latest(cur) + " WHERE b.bin_id = %s", (bin_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"no bin {bin_id!r}", field="bin_id")
+        history = []
+        if _has(cur, "data.waste_readings"):
+            cur.execute("SELECT time, fill_level, temperature_c, battery_v, fire_flag, tilt_flag,"
+                        " _source FROM data.waste_readings WHERE bin_id = %s"
+                        " ORDER BY time DESC LIMIT %s", (bin_id, readings))  # fmt: skip
+            history = [{"time": t.isoformat(), "fill_level": f, "temperature_c": c,
+                        "battery_v": v, "fire": fire, "tilt": tilt, "channel": src}
+                       for t, f, c, v, fire, tilt, src in cur.fetchall()]  # fmt: skip
+        cur.execute("SELECT kind, time, value, message, raised_at FROM geoby.waste_alerts"
+                    " WHERE bin_id = %s AND resolved_at IS NULL ORDER BY raised_at", (bin_id,))  # fmt: skip
+        alerts = [_alert((bin_id, *a, None)) for a in cur.fetchall()]
+    return _bin(row) | {"readings": history, "alerts": alerts}
+
+
+def _alert(row: tuple) -> dict[str, Any]:
+    bin_id, kind, time, value, message, raised_at, resolved_at = row
+    return {"bin_id": bin_id, "kind": kind, "time": time.isoformat(), "value": value,
+            "message": message, "raised_at": raised_at.isoformat(),
+            "resolved_at": resolved_at.isoformat() if resolved_at else None}  # fmt: skip
+
+
+@router.get("/alerts")
+def list_alerts(
+    database: DatabaseDep,
+    all: Annotated[bool, Query(description="Include resolved alerts.")] = False,  # noqa: A002
+    kind: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> dict[str, Any]:
+    """Alerts, newest first: overflow, fire, temperature, tilt, low battery, dead sensor."""
+    with database.connection("read") as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT bin_id, kind, time, value, message, raised_at, resolved_at"
+            " FROM geoby.waste_alerts WHERE (%(all)s OR resolved_at IS NULL)"
+            " AND (%(kind)s::text IS NULL OR kind = %(kind)s)"
+            " ORDER BY raised_at DESC, id DESC LIMIT %(limit)s",
+            {"all": all, "kind": kind, "limit": limit},
+        )
+        rows = cur.fetchall()
+    return {"alerts": [_alert(row) for row in rows]}
+
+
+@router.get("/rejects")
+def list_rejects(
+    principal: PrincipalDep,
+    database: DatabaseDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Refused sensor messages with their reasons, and the total (admins)."""
+    if not principal.is_admin:
+        raise Forbidden("the rejects log is for admins")
+    with database.connection("admin") as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM geoby.waste_rejects")
+        total = cur.fetchone()[0]
+        cur.execute("SELECT received_at, channel, topic, payload, reason, field"
+                    " FROM geoby.waste_rejects ORDER BY id DESC LIMIT %s", (limit,))  # fmt: skip
+        rows = cur.fetchall()
+    keys = ("received_at", "channel", "topic", "payload", "reason", "field")
+    return {"total": total, "rejects": [
+        dict(zip(keys, (r[0].isoformat(), *r[1:]), strict=True)) for r in rows]}  # fmt: skip
