@@ -47,6 +47,15 @@ def demo(ctx: click.Context, size: str, directory: Path, no_serve: bool) -> None
         state = cluster_for(settings).up()
         click.echo(f"database: {state.summary()}")
     migrate(settings)
+    if settings.broker.host is None:
+        from layers.broker import LocalBroker
+        from layers.errors import ClusterError
+
+        try:
+            port = LocalBroker(settings.broker.directory).up()
+            click.echo(f"broker: MQTT on 127.0.0.1:{port}, readings to {settings.broker.topic}")
+        except ClusterError as exc:  # the demo runs without live readings
+            click.echo(f"broker: not started ({exc.detail})", err=True)
     manifest = read_manifest(directory)
     if manifest is None or manifest.get("size") != size:
         manifest = generate(directory, size=size, overwrite=True)
