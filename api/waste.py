@@ -11,17 +11,26 @@ route                                  what
 ``GET /api/waste/bins/{bin_id}``       one bin, its latest readings and open alerts
 ``GET /api/waste/alerts``              open alerts (``?all=true``: resolved too)
 ``GET /api/waste/rejects``             refused messages, newest first (admin)
+``GET /api/waste/coverage``            homes within walking distance of a station, by
+                                       fraction (``gaps=true``: the homes outside)
+``POST /api/waste/coverage/proposals`` sites for N new stations (planner, admin)
 =====================================  ===================================================
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
+import numpy as np
+import shapely
 from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel, Field
 
 from api.dependencies import DatabaseDep, PrincipalDep
+from layers.crs import reproject
 from layers.errors import Forbidden, GeobyError, InvalidInput, NotFound
+from waste import coverage
 from waste.readings import KnownBins, parse, reject, store
 
 router = APIRouter(prefix="/api/waste", tags=["waste"])
@@ -187,3 +196,56 @@ def list_rejects(
     keys = ("received_at", "channel", "topic", "payload", "reason", "field")
     return {"total": total, "rejects": [
         dict(zip(keys, (r[0].isoformat(), *r[1:]), strict=True)) for r in rows]}  # fmt: skip
+
+
+# -- coverage --------------------------------------------------------------------------------
+
+
+@router.get("/coverage")
+def station_coverage(
+    database: DatabaseDep,
+    walk_m: Annotated[float, Query(gt=0, le=5000)] = coverage.DEFAULT_WALK_M,
+    gaps: Annotated[bool, Query(description="Add the uncovered homes as GeoJSON.")] = False,
+) -> dict[str, Any]:
+    """Share of homes with a recycling station within ``walk_m`` along the streets, by
+    fraction; with ``gaps=true`` the homes outside it (CRS84 GeoJSON per fraction)."""
+    net, homes, stations = coverage.walkways(database), coverage.homes(database), \
+        coverage.stations(database)  # fmt: skip
+    summary, per_home = coverage.coverage(net, homes, stations, walk_m=walk_m)
+    doc: dict[str, Any] = {"walk_m": walk_m, "fractions": summary.to_dict(orient="records")}
+    if gaps:
+        located = homes.set_index("building_id").to_crs(4326)
+        doc["gaps"] = {}
+        for fraction, group in per_home[~per_home["covered"]].groupby("fraction"):
+            chosen = located.loc[group["building_id"]].assign(
+                walk_m=group["walk_m"].replace(np.inf, None).to_numpy()
+            )
+            doc["gaps"][fraction] = json.loads(chosen.reset_index().to_json(na="null"))
+    return doc
+
+
+class ProposalIn(BaseModel):
+    """New recycling stations to site."""
+
+    budget: int = Field(ge=1, le=50, description="How many new stations.")
+    walk_m: float = Field(default=coverage.DEFAULT_WALK_M, gt=0, le=5000)
+    spacing_m: float = Field(default=100.0, ge=10, le=2000,
+                             description="One candidate site per square of this size.")  # fmt: skip
+
+
+@router.post("/coverage/proposals")
+def propose_stations(
+    body: ProposalIn, principal: PrincipalDep, database: DatabaseDep
+) -> dict[str, Any]:
+    """Where ``budget`` new stations (for every fraction) would cover the most homes
+    (maximal covering location, existing stations kept); sites in CRS84 and EPSG:25832."""
+    if principal.role not in ("planner", "admin"):
+        raise Forbidden("siting stations needs the planner or admin role")
+    net, homes, stations = coverage.walkways(database), coverage.homes(database), \
+        coverage.stations(database)  # fmt: skip
+    found = coverage.propose_stations(net, homes, stations, body.budget, walk_m=body.walk_m,
+                                      spacing_m=body.spacing_m)  # fmt: skip
+    for site in found["sites"]:
+        lonlat = reproject(shapely.Point(site["x"], site["y"]), 25832, 0)
+        site["lon"], site["lat"] = round(lonlat.x, 7), round(lonlat.y, 7)
+    return found

@@ -146,3 +146,35 @@ def test_real_danish_roads_and_buildings(shared_data):
     assert np.all(per_home["walk_m"].to_numpy() >= straight - 1e-6)  # never shorter than straight
     found = cov.propose_stations(net, homes, station, 1, walk_m=200, spacing_m=50)
     assert found["covered_after"] >= found["covered_before"]
+
+
+def test_coverage_over_http(town, settings):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from dig_coordination.users import add_user, ensure_organisation
+    from tests.dig.conftest import bearer
+
+    with town.connection("admin") as conn:
+        ensure_organisation(conn, "Egevig Kommune, Affald")
+        planner = add_user(conn, org="Egevig Kommune, Affald", role="planner")[1]
+        ensure_organisation(conn, "Graveselskabet A/S")
+        contractor = add_user(conn, org="Graveselskabet A/S", role="contractor")[1]
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        doc = client.get("/api/waste/coverage?walk_m=400&gaps=true").json()
+        summary, _ = cov.coverage(cov.walkways(town), cov.homes(town), cov.stations(town),
+                                  walk_m=400)  # fmt: skip
+        assert doc["fractions"] == summary.to_dict(orient="records")
+        glass = next(f for f in doc["fractions"] if f["fraction"] == "glass")
+        assert len(doc["gaps"]["glass"]["features"]) == glass["homes"] - glass["covered"]
+        lon, lat = doc["gaps"]["glass"]["features"][0]["geometry"]["coordinates"]
+        assert 8 < lon < 13 and 54 < lat < 58
+        assert client.get("/api/waste/coverage?walk_m=-5").status_code == 400  # problem details
+        body = {"budget": 2}
+        assert client.post("/api/waste/coverage/proposals", json=body).status_code == 401
+        assert client.post("/api/waste/coverage/proposals", json=body,
+                           headers=bearer(contractor)).status_code == 403  # fmt: skip
+        found = client.post("/api/waste/coverage/proposals", json=body,
+                            headers=bearer(planner)).json()  # fmt: skip
+        assert len(found["sites"]) == 2 and found["covered_after"] > found["covered_before"]
+        assert {"lon", "lat", "x", "y", "newly_covered"} <= set(found["sites"][0])
