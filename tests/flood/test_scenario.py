@@ -340,3 +340,32 @@ def test_bad_edits_are_refused_by_name(doc, field):
 def test_a_missing_terrain_layer_is_not_found(flood_town):
     with pytest.raises(NotFound):
         run(flood_town, Scenario("bluespots", {}, terrain_layer="terrain_nowhere"))
+
+
+# -- real terrain ----------------------------------------------------------------------------
+
+
+def test_scenarios_on_the_real_danish_terrain(flood_town, shared_data):
+    """The DTM tile 6171_727 (10 m, DVR90) registered as a layer and run through scenarios."""
+    path = shared_data / "dk-terrain" / "dk_dtm_6171_727_10m_dvr90.tif"
+    dem = read_dem(path)
+    with flood_town.connection("ingest") as conn:
+        catalog.register(conn, catalog.Layer(
+            id="terrain_test_dk", title="DTM 6171_727", theme="terrain", kind="raster",
+            raster_path=str(path), extent=dem.bounds, vertical_datum="DVR90"))  # fmt: skip
+    rain = Scenario("cloudburst", {"rain_mm": 90}, terrain_layer="terrain_test_dk")
+    summary = run(flood_town, rain)
+    expected = fill_spill_merge(dem.array, depression_hierarchy(dem.array, dem.nodata,
+                                dem.cell_area_m2), 90.0, dem.nodata, dem.cell_area_m2)  # fmt: skip
+    np.testing.assert_allclose(stored_raster(flood_town, f"flood_{rain.id}_depth"),
+                               expected.depth, atol=1e-6)  # fmt: skip
+    assert summary["rain_m3"] == pytest.approx(summary["stored_m3"] + summary["lost_m3"])
+    level = float(np.nanpercentile(dem.array, 25))
+    sea = Scenario("sealevel", {"level_m": level}, terrain_layer="terrain_test_dk")
+    found = run(flood_town, sea)
+    assert 0 < found["connected_area_m2"] <= found["bathtub_area_m2"]
+    spots = Scenario("bluespots", {"min_depth_m": 0.0}, terrain_layer="terrain_test_dk")
+    assert (
+        run(flood_town, spots)["depressions"]
+        == depression_hierarchy(dem.array, dem.nodata, dem.cell_area_m2).count
+    )
