@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layers.errors import ClusterError, MissingDependency
+from layers.pgcluster import apt_install, can_apt_install, free_port
 
 log = logging.getLogger(__name__)
 
@@ -51,28 +52,16 @@ def ensure_mosquitto(*, allow_install: bool = True) -> Path:
     found = find_mosquitto()
     if found:
         return found
-    debian = Path("/etc/debian_version").exists() and shutil.which("apt-get")
-    if not (allow_install and debian and os.geteuid() == 0):
-        raise MissingDependency("the MQTT broker Mosquitto is missing: install it with "
-                                "`sudo apt-get install mosquitto` (Debian/Ubuntu)")  # fmt: skip
+    hint = "install it with `sudo apt-get install mosquitto` (Debian/Ubuntu)"
+    if not (allow_install and can_apt_install()):
+        raise MissingDependency(f"the MQTT broker Mosquitto is missing: {hint}")
     log.info("installing Mosquitto from the OS packages")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "mosquitto"]):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise MissingDependency(f"{' '.join(cmd)} failed (exit {proc.returncode}): "
-                                    f"{proc.stderr.strip()[-300:]}")  # fmt: skip
+    apt_install("mosquitto", hint=hint)
     found = find_mosquitto()
     if not found:
         raise MissingDependency("apt-get installed mosquitto but no binary was found")
     # Debian starts a system broker on port 1883; ours runs on its own port.
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _accepts(port: int) -> bool:
@@ -132,7 +121,7 @@ class LocalBroker:
             return int(self.port)  # type: ignore[arg-type]
         binary = ensure_mosquitto(allow_install=allow_install)
         self.directory.mkdir(parents=True, exist_ok=True)
-        port = self.port if self.port and not _accepts(self.port) else _free_port()
+        port = self.port if self.port and not _accepts(self.port) else free_port()
         conf = self.directory / "mosquitto.conf"
         log_file = self.directory / "mosquitto.log"
         conf.write_text(

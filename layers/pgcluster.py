@@ -149,8 +149,7 @@ def ensure_binaries(*, allow_install: bool = True) -> Binaries:
     found = find_binaries()
     if found:
         return found
-    debian = Path("/etc/debian_version").exists() and shutil.which("apt-get")
-    if not (allow_install and debian and os.geteuid() == 0):
+    if not (allow_install and can_apt_install()):
         raise MissingDependency(install_instructions())
     log.info("installing PostgreSQL and PostGIS from the OS packages")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -168,13 +167,28 @@ def ensure_binaries(*, allow_install: bool = True) -> Binaries:
     return found
 
 
-def _apt(cmd: list[str], env: dict[str, str]) -> None:
+def can_apt_install() -> bool:
+    """Whether OS packages can be installed here: Debian/Ubuntu, as root."""
+    debian = Path("/etc/debian_version").exists() and shutil.which("apt-get")
+    return bool(debian) and os.geteuid() == 0
+
+
+def _apt(cmd: list[str], env: dict[str, str], hint: str | None = None) -> None:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise MissingDependency(
-            f"{' '.join(cmd)} failed (exit {proc.returncode}); " + install_instructions(),
+            f"{' '.join(cmd)} failed (exit {proc.returncode}); "
+            + (hint or install_instructions()),
             log_detail=proc.stderr[-2000:],
         )
+
+
+def apt_install(*packages: str, hint: str) -> None:
+    """``apt-get update`` and install ``packages`` (root on Debian/Ubuntu; see
+    :func:`can_apt_install`); ``hint`` says how to install them by hand on failure."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _apt(["apt-get", "update", "-qq"], env, hint)
+    _apt(["apt-get", "install", "-y", "-qq", *packages], env, hint)
 
 
 def free_port(preferred: int | None = None) -> int:
