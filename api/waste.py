@@ -14,6 +14,9 @@ route                                  what
 ``GET /api/waste/coverage``            homes within walking distance of a station, by
                                        fraction (``gaps=true``: the homes outside)
 ``POST /api/waste/coverage/proposals`` sites for N new stations (planner, admin)
+``GET /api/waste/forecast``            fill per bin now (or ``at``) with band, time to full
+``GET /api/waste/plan``                the bins to empty on a day, with reasons
+``GET /api/waste/kpis``                kg/inhabitant, recycling vs EU targets, effort, fill
 =====================================  ===================================================
 """
 
@@ -23,6 +26,7 @@ import json
 from typing import Annotated, Any
 
 import numpy as np
+import pandas as pd
 import shapely
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
@@ -30,7 +34,7 @@ from pydantic import BaseModel, Field
 from api.dependencies import DatabaseDep, PrincipalDep
 from layers.crs import reproject
 from layers.errors import Forbidden, GeobyError, InvalidInput, NotFound
-from waste import coverage
+from waste import coverage, service
 from waste.readings import KnownBins, parse, reject, store
 
 router = APIRouter(prefix="/api/waste", tags=["waste"])
@@ -249,3 +253,50 @@ def propose_stations(
         lonlat = reproject(shapely.Point(site["x"], site["y"]), 25832, 0)
         site["lon"], site["lat"] = round(lonlat.x, 7), round(lonlat.y, 7)
     return found
+
+
+# -- forecasts, plans, KPIs ------------------------------------------------------------------
+
+
+@router.get("/forecast")
+def fill_forecast(
+    database: DatabaseDep,
+    at: Annotated[
+        str | None, Query(description="ISO time with zone; default the latest reading.")
+    ] = None,  # fmt: skip
+    threshold: Annotated[float, Query(gt=0, le=1)] = 0.8,
+) -> dict[str, Any]:
+    """Each bin's predicted fill at ``at`` with its 80 % band, and when it reaches
+    ``threshold`` (early and late edge)."""
+    when = None
+    if at is not None:
+        try:
+            when = pd.Timestamp(at)
+        except ValueError as exc:
+            raise InvalidInput(f"at {at!r} is not an ISO time", field="at") from exc
+    frame = service.forecast(database, when, threshold)
+    return {"at": (when or service.model(database).latest).isoformat(), "threshold": threshold,
+            "bins": service.records(frame)}  # fmt: skip
+
+
+@router.get("/plan")
+def collection_plan(
+    database: DatabaseDep,
+    day: Annotated[
+        str | None,
+        Query(description="YYYY-MM-DD; default the next workday after the latest reading."),
+    ] = None,  # fmt: skip
+    threshold: Annotated[float, Query(gt=0, le=1)] = 0.8,
+) -> dict[str, Any]:
+    """The bins to empty on ``day``: overflowing now, or forecast over ``threshold`` before
+    the next possible visit."""
+    return service.plan(database, day, threshold)
+
+
+@router.get("/kpis")
+def key_figures(
+    database: DatabaseDep, population: Annotated[int | None, Query(gt=0)] = None
+) -> dict[str, Any]:
+    """kg per inhabitant, recycling rate against the EU targets, collections and km per
+    week, fill at collection."""
+    return service.kpis(database, population)

@@ -58,7 +58,9 @@ def bins(database, owner_conn_module, town_dir):
         cur.execute("DROP TABLE IF EXISTS data.waste_readings")
         cur.execute("DELETE FROM geoby.layers WHERE id = 'waste_readings'")
         cur.execute("TRUNCATE geoby.waste_alerts, geoby.waste_rejects")
-    ingest(database, "waste", [town_dir / "waste" / "bins.gpkg"], IngestOptions(show_progress=False))
+    ingest(
+        database, "waste", [town_dir / "waste" / "bins.gpkg"], IngestOptions(show_progress=False)
+    )
     return database
 
 
@@ -280,8 +282,11 @@ def test_a_burst_of_10000_readings_loses_none_and_counts_the_malformed(subscribe
             body = {"bin_id": ids[i % len(ids)], "fill_level": (i % 97) / 100,
                     "time": (T0 + timedelta(minutes=i // len(ids))).isoformat()}  # fmt: skip
             sent.append(pub.publish("test/waste/readings", json.dumps(body), qos=1))
-        for bad in ("{", json.dumps({"bin_id": "GHOST", "time": T0.isoformat(), "fill_level": 1}),
-                    json.dumps({"bin_id": ids[0], "time": T0.isoformat(), "fill_level": 9})):
+        for bad in (
+            "{",
+            json.dumps({"bin_id": "GHOST", "time": T0.isoformat(), "fill_level": 1}),
+            json.dumps({"bin_id": ids[0], "time": T0.isoformat(), "fill_level": 9}),
+        ):
             sent.append(pub.publish("test/waste/readings", bad, qos=1))
         for info in sent:
             info.wait_for_publish(60)
