@@ -17,6 +17,8 @@ route                                  what
 ``GET /api/waste/forecast``            fill per bin now (or ``at``) with band, time to full
 ``GET /api/waste/plan``                the bins to empty on a day, with reasons
 ``GET /api/waste/kpis``                kg/inhabitant, recycling vs EU targets, effort, fill
+``POST /api/waste/routes``             plan and route a day, store the routes (planner, admin)
+``GET /api/waste/routes``              the stored routes and stops of a day
 =====================================  ===================================================
 """
 
@@ -34,7 +36,7 @@ from pydantic import BaseModel, Field
 from api.dependencies import DatabaseDep, PrincipalDep
 from layers.crs import reproject
 from layers.errors import Forbidden, GeobyError, InvalidInput, NotFound
-from waste import coverage, service
+from waste import collection, coverage, service
 from waste.readings import KnownBins, parse, reject, store
 
 router = APIRouter(prefix="/api/waste", tags=["waste"])
@@ -300,3 +302,31 @@ def key_figures(
     """kg per inhabitant, recycling rate against the EU targets, collections and km per
     week, fill at collection."""
     return service.kpis(database, population)
+
+
+class RoutesIn(BaseModel):
+    """A day to route."""
+
+    day: str | None = Field(default=None, description="YYYY-MM-DD; default the next workday "
+                            "after the latest reading.")  # fmt: skip
+    threshold: float = Field(default=0.8, gt=0, le=1)
+    seconds: float = Field(default=5.0, gt=0, le=120,
+                           description="Search time per disposal site.")  # fmt: skip
+
+
+@router.post("/routes")
+def plan_routes(body: RoutesIn, principal: PrincipalDep, database: DatabaseDep) -> dict[str, Any]:
+    """Plan the day, route the trucks over the roads (PyVRP, trips to the disposal sites
+    when full), check every constraint, store the routes as layers and return them."""
+    if principal.role not in ("planner", "admin"):
+        raise Forbidden("planning routes needs the planner or admin role")
+    plan = service.plan(database, body.day, body.threshold)
+    found = collection.route_day(database, plan, seconds=body.seconds)
+    return collection.stored(database, plan["day"]) | {"summary": found}
+
+
+@router.get("/routes")
+def stored_routes(database: DatabaseDep, day: str | None = None) -> dict[str, Any]:
+    """The stored routes (lines) and stops (points, in order, with load) of ``day`` (default
+    the latest routed), CRS84 GeoJSON."""
+    return collection.stored(database, day)

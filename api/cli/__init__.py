@@ -21,6 +21,7 @@ from api.cli.layers import layers
 from api.cli.sample import sample
 from api.cli.serve import demo, serve
 from api.cli.users import users
+from api.cli.waste import waste
 from layers.errors import GeobyError, InvalidInput
 from layers.settings import get_settings
 
@@ -36,7 +37,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (db, broker, ingest, layers, sample, serve, demo, users, dig, flood):
+for command in (db, broker, ingest, layers, sample, serve, demo, users, dig, flood, waste):
     cli.add_command(command)
 
 
