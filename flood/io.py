@@ -38,6 +38,7 @@ import logging
 import math
 import os
 import secrets
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,8 @@ from layers.database import Database
 from layers.errors import CRSMismatch, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
+
+IN_MEMORY_BYTES = 64 * 2**20  # larger rasters are staged on disk by write_cog
 
 __all__ = ["Dem", "DesignRain", "rain_depth_mm", "read_dem", "read_terrain_layer", "write_cog"]
 
@@ -348,15 +351,26 @@ def write_cog(
               "height": array.shape[0], "crs": crs, "transform": transform, "nodata": nodata}  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")  # unique per writer
+    # A large raster goes through a plain tiled file next to the target instead of memory:
+    # a 64 M-cell depth would otherwise be held twice more (+1.5 GiB) while it is written.
+    staged = path.with_name(f".{path.name}.{secrets.token_hex(6)}.src") if (
+        array.nbytes > IN_MEMORY_BYTES) else None  # fmt: skip
     try:
-        with MemoryFile() as memfile:
-            with memfile.open(**source) as mem:
+        with ExitStack() as stack:
+            if staged is None:
+                memfile = stack.enter_context(MemoryFile())
+                target = memfile.open(**source)
+            else:
+                target = rasterio.open(staged, "w", **source, tiled=True, blockxsize=BLOCK,
+                                       blockysize=BLOCK)  # fmt: skip
+            with target as mem:
                 mem.write(array, 1)
                 if tags:
                     mem.update_tags(**tags)
-            with memfile.open() as mem:
+            opened = memfile.open() if staged is None else rasterio.open(staged)
+            with opened as mem:
                 cog_translate(
-                    mem, tmp, profile, nodata=nodata, in_memory=True, quiet=True,
+                    mem, tmp, profile, nodata=nodata, in_memory=staged is None, quiet=True,
                     overview_level=None if overviews else 0,
                     overview_resampling="average" if is_float else "nearest",
                     config={"GDAL_NUM_THREADS": COG_OPTIONS["NUM_THREADS"]},
@@ -365,6 +379,8 @@ def write_cog(
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        if staged is not None:
+            staged.unlink(missing_ok=True)
     return path
 
 

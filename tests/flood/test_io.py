@@ -326,3 +326,20 @@ def test_drainage_beyond_the_rain_leaves_none_and_bad_values_are_refused(databas
         rain_depth_mm(database, 100, 60, climate_factor=0.0)
     with pytest.raises(InvalidInput, match="outside the tabulated"):
         rain_depth_mm(database, 1000, 60)
+
+
+@pytest.mark.parametrize("staged_above", [None, 0])
+def test_write_cog_in_memory_and_staged_on_disk_give_the_same_valid_cog(
+    tmp_path, monkeypatch, staged_above
+):
+    import flood.io
+
+    if staged_above is not None:  # force the on-disk path a large raster takes
+        monkeypatch.setattr(flood.io, "IN_MEMORY_BYTES", staged_above)
+    depth = np.random.default_rng(3).random((700, 900)).astype(np.float32)
+    depth[:5, :5] = np.nan
+    out = write_cog(tmp_path / "depth.tif", depth, Affine(2, 0, 700_000, 0, -2, 6_200_000), 25832)
+    assert cog_validate(out)[0]
+    with rasterio.open(out) as src:
+        np.testing.assert_array_equal(src.read(1), depth)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["depth.tif"]  # nothing left behind
