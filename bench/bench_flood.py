@@ -125,14 +125,15 @@ def work_fill_richdem(dem: np.ndarray, args: argparse.Namespace) -> dict:
 def work_fill_whitebox(dem: np.ndarray, args: argparse.Namespace) -> dict:
     import whitebox_workflows as wbw
 
-    env = wbw.WbEnvironment()
-    raster = env.read_raster(str(args.tif), "m")  # into its memory store, untimed
-    tool = env.hydrology.depressions_storage.fill_depressions
-    filled, wall, cpu = _timed(tool, dem=raster, fix_flats=False)
-    out = filled.to_numpy()
-    np.save(
-        args.out, out.astype(np.float32) if np.array_equal(out, out.astype(np.float32)) else out
-    )
+    tif, target = Path(args.tif).resolve(), Path(args.out).resolve()
+    # whitebox-workflows spills "memory:/raster/..." files into the working directory
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+        env = wbw.WbEnvironment()
+        raster = env.read_raster(str(tif), "m")  # into its memory store, untimed
+        tool = env.hydrology.depressions_storage.fill_depressions
+        filled, wall, cpu = _timed(tool, dem=raster, fix_flats=False)
+        out = filled.to_numpy()
+    np.save(target, out.astype(np.float32) if np.array_equal(out, out.astype(np.float32)) else out)
     return {"seconds": wall, "cpu_s": cpu}
 
 
