@@ -99,3 +99,48 @@ def test_edinburgh_forecast_beats_last_rate_on_held_out_collections(edinburgh):
     assert model.beta < 1.0  # Edinburgh bins do not fill linearly
     inside = (pred["fill_lo"].to_numpy() <= truth) & (truth <= pred["fill_hi"].to_numpy())
     assert 0.70 <= inside.mean() <= 0.90, inside.mean()
+
+
+def test_sample_town_day_ahead_forecast_from_the_sensors(town_dir):
+    """The operational question on the sample town: from a bin's latest reading at least 24 h
+    before a held-out collection (last third of the 90 days), its fill at the collection.
+    Measured: geoby MAE 0.014; the bin's mean training rate 0.028; no change (persistence)
+    0.141; the slope of the bin's current cycle so far 0.013 (the simulated bins fill almost
+    linearly, which favours that baseline; Edinburgh's real bins do not)."""
+    from waste import planning
+
+    readings = pd.read_csv(town_dir / "waste" / "sensor_readings.csv", parse_dates=["time"])
+    readings = readings[readings["fill_level"].between(0, 1)]
+    collections = pd.read_csv(town_dir / "waste" / "collections.csv", parse_dates=["time"])
+    history = planning.history(readings, collections)
+    cut = history["time"].min() + (history["time"].max() - history["time"].min()) * 2 / 3
+    model = forecast.fit(history[history["time"] <= cut], timezone="Europe/Copenhagen")
+    by_bin = {b: g.sort_values("time") for b, g in readings.groupby("bin_id")}
+    emptied = collections.groupby("bin_id")["time"].apply(sorted).to_dict()
+    rows = []
+    for c in collections[collections["time"] > cut].itertuples():
+        before = [t for t in emptied[c.bin_id] if t < c.time]
+        g = by_bin.get(c.bin_id)
+        if g is None:
+            continue
+        g = g[(g["time"] <= c.time - pd.Timedelta(hours=24))
+              & (g["time"] > (before[-1] if before else pd.Timestamp.min.tz_localize("UTC")))]  # fmt: skip
+        if len(g):
+            rows.append((c.bin_id, g["time"].iloc[-1], g["fill_level"].iloc[-1], c.time,
+                         c.fill_before))  # fmt: skip
+    held = pd.DataFrame(rows, columns=["bin_id", "t0", "f0", "t1", "truth"])
+    assert len(held) > 500
+    pred = model.fill_between(held["bin_id"], pd.DatetimeIndex(held["t0"]), held["f0"],
+                              pd.DatetimeIndex(held["t1"]))["fill"].to_numpy()  # fmt: skip
+    train = readings[readings["time"] <= cut].sort_values(["bin_id", "time"])
+    rise = train.groupby("bin_id")["fill_level"].diff().clip(lower=0)
+    span = train.groupby("bin_id")["time"].diff() / pd.Timedelta(days=1)
+    mean_rate = rise.groupby(train["bin_id"]).sum() / span.groupby(train["bin_id"]).sum()
+    days = ((held["t1"] - held["t0"]) / pd.Timedelta(days=1)).to_numpy()
+
+    def mae(p) -> float:
+        return float(np.abs(np.clip(p, 0, 1) - held["truth"].to_numpy()).mean())
+
+    geoby = mae(pred)
+    assert geoby < 0.6 * mae(held["f0"] + mean_rate.reindex(held["bin_id"]).to_numpy() * days)
+    assert geoby < 0.2 * mae(held["f0"].to_numpy())
