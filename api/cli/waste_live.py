@@ -45,7 +45,9 @@ def alerts(check_dead: bool, everything: bool) -> None:
     database = Database(settings)
     try:
         if check_dead:
-            click.echo(f"{check_dead_sensors(database, settings.waste)} dead-sensor alert(s) raised")
+            click.echo(
+                f"{check_dead_sensors(database, settings.waste)} dead-sensor alert(s) raised"
+            )
         with database.connection("read") as conn, conn.cursor() as cur:
             cur.execute("SELECT bin_id, kind, time, message, resolved_at FROM geoby.waste_alerts"
                         " WHERE %s OR resolved_at IS NULL ORDER BY raised_at DESC, id DESC",
