@@ -305,3 +305,14 @@ def test_a_burst_of_10000_readings_loses_none_and_counts_the_malformed(subscribe
     assert counts["rejected"] == 3 and counts["duplicates"] == 200 and counts["stored"] == 10_000
     assert count(subscriber.database,
                  "SELECT count(*) FROM geoby.waste_rejects WHERE channel = 'mqtt'") == 3  # fmt: skip
+
+
+def test_status_reports_the_subscriber_and_the_refused_count(subscriber, broker):
+    from api.status import broker_status
+
+    doc = broker_status(subscriber.database, subscriber)
+    assert doc["status"] == "ok" and doc["connected"] is True
+    assert doc["rejected_total"] == 0
+    subscriber.stop()
+    assert broker_status(subscriber.database, subscriber)["status"] == "down"
+    assert broker_status(subscriber.database, None)["status"] == "not_configured"
