@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools db demo test test-fast bench lint format clean
+.PHONY: install web tools db demo test test-fast bench lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
@@ -24,22 +24,37 @@ $(STAMP): pyproject.toml
 	rm -rf $(VENV)/lib/python*/site-packages/tests
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) web
 
-# OS tools the real-client tests and benchmarks drive: GDAL's ogrinfo/ogr2ogr.
+# The web map's browser files: MapLibre GL JS from the npm registry, vendored into
+# api/static/vendor (no CDN at run time); axe-core for the accessibility tests.
+WEB_STAMP := web/node_modules/.built
+web: $(WEB_STAMP)
+
+$(WEB_STAMP): web/package.json web/package-lock.json web/build.sh
+	@command -v npm >/dev/null || { echo "npm missing: install Node.js 18+ and npm" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund && sh ./build.sh
+	touch $(WEB_STAMP)
+
+# OS tools the real-client tests and benchmarks drive: GDAL's ogrinfo/ogr2ogr,
+# and headless Chromium with its driver for the web-map tests.
 tools:
 	@command -v ogrinfo >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdal-bin; \
 	  else echo "ogrinfo missing: install GDAL's command-line tools (gdal-bin)" >&2; exit 1; fi; }
+	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else echo "chromium missing: install the packages chromium and chromium-driver" >&2; exit 1; fi; }
 
 db: install
 	$(BIN)/geoby db up
 
-demo: db
+demo: db web
 	$(BIN)/geoby demo
 
-test: db tools
+test: db tools web
 	$(BIN)/python -m pytest
 
 test-fast: db tools

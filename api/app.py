@@ -1,10 +1,11 @@
 """The FastAPI application.
 
 The connection pools are created in the lifespan and kept on ``app.state``
-(as tipg does). Routes here are the platform's own: the landing page that
-lists the open layers, ``/healthz`` (the process answers) and ``/status``
-(the operating status of every component). Domain routes mount under ``/api``
-and the OGC APIs under ``/ogc`` as their issues land.
+(as tipg does). Routes here are the platform's own: ``/healthz`` (the process
+answers) and ``/api/layers`` (the open catalog); the web map, ``/status`` (JSON,
+or HTML for a browser) and the raster tiles come from :mod:`api.web`, the
+domain routes from :mod:`api.dig`, :mod:`api.flood` and :mod:`api.waste`, and
+the OGC APIs are mounted under ``/ogc``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,12 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FunctionLoader, select_autoescape
+from fastapi import FastAPI
 
-from api import dig, flood, openapi30, problems, waste
+from api import dig, flood, openapi30, problems, waste, web
 from api.dependencies import DatabaseDep
 from api.ogc.app import OgcApi
-from api.status import component_status
 from dig_coordination import notify
 from layers import catalog
 from layers.database import Database
@@ -30,11 +27,6 @@ from layers.errors import GeobyError
 from layers.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-_templates = Environment(
-    loader=FunctionLoader(lambda name: (resources.files("api") / "templates" / name).read_text()),
-    autoescape=select_autoescape(["html"]),
-)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -90,28 +82,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/status", tags=["operations"], summary="Operating status of every component.")
-    def status(request: Request, database: DatabaseDep) -> dict:
-        return component_status(database, getattr(request.app.state, "notify_worker", None),
-                                getattr(request.app.state, "waste_subscriber", None))  # fmt: skip
-
     @app.get("/api/layers", tags=["catalog"], summary="The open layers in the catalog.")
     def open_layers(database: DatabaseDep) -> list[catalog.Layer]:
         with database.connection("read") as conn:
             return catalog.list_layers(conn, access="open")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def landing(request: Request, database: DatabaseDep) -> HTMLResponse:
-        with database.connection("read") as conn:
-            found = catalog.list_layers(conn, access="open")
-        html = _templates.get_template("landing.html").render(
-            title=settings.api.title, layers=found, themes=catalog.THEMES
-        )
-        return HTMLResponse(html)
-
     app.include_router(dig.router)
     app.include_router(flood.router)
     app.include_router(waste.router)
+    web.install(app)
     openapi30.install(app)
     return app
 

@@ -51,18 +51,13 @@ def test_status_reports_the_database(client):
     assert body["components"]["broker"]["status"] == "not_configured"
 
 
-def test_landing_lists_open_layers_only(client):
+def test_root_serves_the_map_application(client):
     response = client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     html = response.text
-    assert "Lakes &amp; &lt;ponds&gt;" in html  # escaped, not injected
-    assert "<ponds>" not in html
-    assert "1,234" in html
-    assert "app_gas" not in html and "Gas mains" not in html
-    assert 'lang="en"' in html and 'name="viewport"' in html
-    assert 'href="/ogc/"' in html  # the OGC APIs, and each layer's items page
-    assert 'href="/ogc/collections/app_lakes/items?f=html"' in html
+    assert 'id="map"' in html and 'lang="en"' in html and 'name="viewport"' in html
+    assert "default-src 'self'" in response.headers["content-security-policy"]
 
 
 def test_api_layers_hides_restricted(client):
@@ -94,9 +89,9 @@ def test_status_when_database_is_down():
     settings = Settings(database=DatabaseSettings(url="postgresql://u:pw@127.0.0.1:1/x"))
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         body = c.get("/status").json()
-        landing = c.get("/")
+        layers = c.get("/api/layers")
     assert body["status"] == "down"
     assert body["components"]["database"]["status"] == "down"
-    assert landing.status_code == 503
-    assert landing.json()["title"] == "Database unavailable"
-    assert "pw@" not in landing.text
+    assert layers.status_code == 503
+    assert layers.json()["title"] == "Database unavailable"
+    assert "pw@" not in layers.text
