@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install web tools db demo test test-fast bench lint format clean
+.PHONY: install web tools db demo test test-fast bench lint format clean notebooks
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
@@ -53,6 +53,13 @@ db: install
 
 demo: db web
 	$(BIN)/geoby demo
+
+# JupyterLab on 127.0.0.1 over the demo data, the API served beside it (stopped on exit).
+notebooks: db web
+	$(BIN)/python -m pip install --quiet -e '.[notebooks]'
+	$(BIN)/geoby demo --no-serve
+	@$(BIN)/geoby serve >var/notebooks-api.log 2>&1 & api=$$!; trap "kill $$api" EXIT; \
+	  $(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir notebooks
 
 test: db tools web
 	$(BIN)/python -m pytest
