@@ -177,8 +177,7 @@ def _apt(cmd: list[str], env: dict[str, str], hint: str | None = None) -> None:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise MissingDependency(
-            f"{' '.join(cmd)} failed (exit {proc.returncode}); "
-            + (hint or install_instructions()),
+            f"{' '.join(cmd)} failed (exit {proc.returncode}); " + (hint or install_instructions()),
             log_detail=proc.stderr[-2000:],
         )
 

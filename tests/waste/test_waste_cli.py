@@ -44,4 +44,3 @@ def test_broker_commands_refuse_a_broker_that_is_not_ours(env):  # noqa: F811
     remote = dict(env, GEOBY_BROKER_HOST="broker.example")
     result = geoby(remote, "broker", "down")
     assert result.returncode == 1 and "not geoby's" in result.stderr
-
