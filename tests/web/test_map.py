@@ -36,7 +36,12 @@ def record(browser) -> list[str]:
     return found
 
 
-def open_view(browser, name: str) -> None:
+def open_view(browser, name: str, base_url: str) -> None:
+    """Show a view, loading the application first when this browser has not (a test run
+    on its own starts from a blank page)."""
+    if not browser.execute_script("return document.body && document.body.dataset.ready"):
+        browser.get(base_url + "/")
+        wait_for(browser, "document.body.dataset.ready", timeout=60)
     browser.find_element(By.ID, f"tab-{name}").click()
     wait_for(browser, f"!document.getElementById('view-{name}').hidden")
 
@@ -84,7 +89,8 @@ def test_a_layer_toggles_and_answers_a_click_with_its_attributes(browser, base_u
     record(browser)
 
 
-def test_the_views_are_keyboard_operable(browser):
+def test_the_views_are_keyboard_operable(browser, base_url):
+    open_view(browser, "layers", base_url)
     tab = browser.find_element(By.ID, "tab-layers")
     tab.send_keys(Keys.ARROW_RIGHT)
     active = browser.switch_to.active_element
@@ -100,7 +106,7 @@ def test_the_views_are_keyboard_operable(browser):
 def test_a_contractor_draws_a_dig_sees_the_conflicts_and_downloads_the_pdf(
     browser, base_url, tokens, web_town, downloads
 ):
-    open_view(browser, "contractor")
+    open_view(browser, "contractor", base_url)
     browser.find_element(By.ID, "dig-token").send_keys(tokens["contractor"])
     browser.find_element(By.ID, "dig-contact").send_keys("Site lead")
     browser.find_element(By.ID, "dig-phone").send_keys("+45 12 34 56 78")
@@ -144,7 +150,7 @@ def test_a_contractor_draws_a_dig_sees_the_conflicts_and_downloads_the_pdf(
 
 
 def test_a_planner_runs_a_cloudburst_and_sees_the_exposed_buildings(browser, base_url, tokens):
-    open_view(browser, "planner")
+    open_view(browser, "planner", base_url)
     browser.find_element(By.ID, "flood-token").send_keys(tokens["planner"])
     browser.find_element(By.ID, "flood-run").click()
     shown = wait_text(browser, "section.result .exposed-buildings", timeout=150)
@@ -164,7 +170,7 @@ def test_a_planner_runs_a_cloudburst_and_sees_the_exposed_buildings(browser, bas
 
 
 def test_the_waste_view_shows_bins_by_fill_and_the_routes(browser, base_url, tokens):
-    open_view(browser, "waste")
+    open_view(browser, "waste", base_url)
     text = wait_text(browser, "#waste-bin-count")
     bins = httpx.get(f"{base_url}/api/waste/bins?limit=10000").json()["bins"]
     assert text.startswith(f"{len(bins)} bins")
@@ -194,7 +200,7 @@ def test_every_view_passes_axe_on_desktop_and_phone(browser, base_url):
     for width, height in ((1280, 900), (390, 844)):
         browser.set_window_size(width, height)
         for name in VIEWS:
-            open_view(browser, name)
+            open_view(browser, name, base_url)
             if name == "status":
                 wait_text(browser, "#status-body h3")
             found[(width, name)] = axe_violations(browser)
@@ -202,7 +208,7 @@ def test_every_view_passes_axe_on_desktop_and_phone(browser, base_url):
             "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"the page scrolls sideways at {width} px"
-    open_view(browser, "layers")
+    open_view(browser, "layers", base_url)
     screenshot(browser, "phone")
     browser.set_window_size(1280, 900)
     browser.get(base_url + "/status")
