@@ -35,6 +35,13 @@ def flood_town(settings, database: Database, town_dir: Path) -> Database:
         reset(conn, drop_utilities=True)
     finally:
         conn.close()
+    load_town(database, town_dir)
+    return database
+
+
+def load_town(database: Database, town_dir: Path) -> None:
+    """Terrain (mode replace), climate, water, buildings and networks of the sample town,
+    through the real pipelines; the hourly consumption and 10-minute rain are left out."""
     options = IngestOptions(show_progress=False)
     for step in plan(town_dir, read_manifest(town_dir)):
         paths = [p for p in step.paths if p.name not in SKIPPED]
@@ -43,7 +50,6 @@ def flood_town(settings, database: Database, town_dir: Path) -> Database:
         mode = "replace" if step.family == "terrain" else "insert"
         ingest(database, step.family, paths,
                dataclasses.replace(options, owner=step.owner, mode=mode))  # fmt: skip
-    return database
 
 
 @pytest.fixture(scope="module")

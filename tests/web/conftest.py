@@ -8,7 +8,6 @@ tokens. One server and one browser serve the whole package.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,15 +17,11 @@ from selenium import webdriver
 
 from dig_coordination.users import add_user, ensure_organisation
 from ingest.pipelines import IngestOptions, ingest
-from ingest.sample.manifest import read_manifest
-from ingest.sample_load import plan
 from layers.database import Database, connect
 from tests.api.live_server import serve
 from tests.dig.conftest import reset
+from tests.flood.conftest import load_town
 from tests.web.browser import Trap, chromium
-
-FAMILIES = ("terrain", "climate", "water", "energy", "utilities")
-SKIPPED = ("consumption_hourly.csv.gz", "temperature_hourly.csv", "rain_10min.csv")
 
 
 @pytest.fixture(scope="package")
@@ -44,14 +39,8 @@ def web_town(settings, database: Database, town_dir: Path) -> Database:
                 cur.execute("DELETE FROM geoby.layers WHERE id = %s", (table,))
     finally:
         conn.close()
+    load_town(database, town_dir)
     options = IngestOptions(show_progress=False)
-    for step in plan(town_dir, read_manifest(town_dir)):
-        paths = [p for p in step.paths if p.name not in SKIPPED]
-        if step.family not in FAMILIES or not paths:
-            continue
-        mode = "replace" if step.family == "terrain" else "insert"
-        ingest(database, step.family, paths,
-               dataclasses.replace(options, owner=step.owner, mode=mode))  # fmt: skip
     waste = town_dir / "waste"
     files = ("bins.gpkg", "fleet.csv", "sensor_readings.csv", "collections.csv")
     ingest(database, "waste", [waste / name for name in files], options)
