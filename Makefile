@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install web tools db demo test test-fast bench lint format clean notebooks
+.PHONY: install web tools db demo test test-fast bench reliability lint format clean notebooks
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
@@ -69,6 +69,12 @@ test-fast: db tools
 
 bench: db tools
 	@set -e; for b in bench/bench_*.py; do [ -e "$$b" ] || continue; $(BIN)/python "$$b"; done
+
+# Hostile input, access, load, faults, operations and the dependency audit at full
+# size (< 15 min); the report goes to bench/results/reliability.md. `make test`
+# runs the same tests at their quick sizes.
+reliability: db tools web
+	$(BIN)/python bench/reliability.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import dig, flood, openapi30, problems, waste, web
+from api import account, dig, flood, observability, openapi30, problems, waste, web
 from api.dependencies import DatabaseDep
 from api.ogc.app import OgcApi
 from dig_coordination import notify
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     problems.install(app)
+    observability.install(app)  # request ids, JSON logs, GET /metrics
     ogc = OgcApi(settings, lambda: app.state.database)
     app.state.ogc = ogc
     app.mount("/ogc", ogc, name="ogc")
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dig.router)
     app.include_router(flood.router)
     app.include_router(waste.router)
+    app.include_router(account.router)
     web.install(app)
     openapi30.install(app)
     return app

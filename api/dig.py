@@ -180,13 +180,16 @@ def report_damage(
     return service.report_damage(principal, request_id, body)
 
 
-@router.get("/interest-areas")
+class GeoJSONResponse(JSONResponse):
+    media_type = MEDIA["geojson"]
+
+
+@router.get("/interest-areas", response_class=GeoJSONResponse)
 def get_interest_areas(
     principal: PrincipalDep, service: ServiceDep, owner: str | None = None
-) -> JSONResponse:
+) -> GeoJSONResponse:
     """The caller's interest areas (admins: anyone's) as GeoJSON in CRS84."""
-    doc = interest_areas.list_areas(service.database, principal, owner)
-    return JSONResponse(doc, media_type="application/geo+json")
+    return GeoJSONResponse(interest_areas.list_areas(service.database, principal, owner))
 
 
 @router.put("/interest-areas")

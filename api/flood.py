@@ -193,6 +193,8 @@ def point_watershed(
     """The area draining through a point (D8 on the filled terrain), as a GeoJSON Feature."""
     epsg = epsg_from_uri(crs)
     point = reproject(shapely.Point(x, y), epsg, STORAGE_EPSG)
+    if not (np.isfinite(point.x) and np.isfinite(point.y)):  # nan, inf, or off the CRS's area
+        raise InvalidInput(f"point ({x}, {y}) is not a position in {crs}", field="x")
     dem, directions = _directions(database, terrain_layer)
     col, row = (int(np.floor(v)) for v in ~dem.transform @ (point.x, point.y))
     if not (0 <= row < dem.shape[0] and 0 <= col < dem.shape[1]):

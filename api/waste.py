@@ -33,6 +33,7 @@ import shapely
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
 
+from api import problems
 from api.dependencies import DatabaseDep, PrincipalDep
 from layers.crs import reproject
 from layers.errors import Forbidden, GeobyError, InvalidInput, NotFound
@@ -325,7 +326,7 @@ def plan_routes(body: RoutesIn, principal: PrincipalDep, database: DatabaseDep) 
     return collection.stored(database, plan["day"]) | {"summary": found}
 
 
-@router.get("/routes")
+@router.get("/routes", responses=problems.declared(404, _404="No routes stored for the day."))
 def stored_routes(database: DatabaseDep, day: str | None = None) -> dict[str, Any]:
     """The stored routes (lines) and stops (points, in order, with load) of ``day`` (default
     the latest routed), CRS84 GeoJSON."""

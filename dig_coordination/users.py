@@ -20,6 +20,8 @@ Decisions:
 * ``last_used_at`` is written at most once a minute per token, so
   authentication stays a read on the hot path.
 * Authentication failures say only "invalid or expired token", never which.
+* A caller can revoke the token it is using (:func:`revoke_token`, ``DELETE
+  /api/me/token``); revocations and disabling a user are written to the audit log.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Principal:
     org_id: int
     org_name: str
     role: str
+    token_id: int | None = None
+    token_prefix: str | None = None
+    token_expires_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -124,10 +129,13 @@ def add_user(
         expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
         cur.execute(
             "INSERT INTO geoby.tokens (user_id, token_sha256, prefix, expires_at)"
-            " VALUES (%s, %s, %s, %s)",
+            " VALUES (%s, %s, %s, %s) RETURNING id",
             (user_id, token_digest(token), token[:PREFIX_LENGTH], expires),
         )
-    return Principal(user_id, name, org_id, org.strip(), role), token
+        token_id = cur.fetchone()[0]
+    principal = Principal(user_id, name, org_id, org.strip(), role, token_id,
+                          token[:PREFIX_LENGTH], expires)  # fmt: skip
+    return principal, token
 
 
 def authenticate(conn: Connection, token: str | None) -> Principal:
@@ -137,7 +145,8 @@ def authenticate(conn: Connection, token: str | None) -> Principal:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT t.id, u.id, u.name, o.id, o.name, u.role,"
-            " t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute'"
+            " t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute',"
+            " t.prefix, t.expires_at"
             " FROM geoby.tokens t JOIN geoby.users u ON u.id = t.user_id"
             " JOIN geoby.organisations o ON o.id = u.org_id"
             " WHERE t.token_sha256 = %s AND t.revoked_at IS NULL AND u.disabled_at IS NULL"
@@ -147,10 +156,10 @@ def authenticate(conn: Connection, token: str | None) -> Principal:
         row = cur.fetchone()
         if row is None:
             raise Unauthorized("invalid or expired token")
-        token_id, user_id, user_name, org_id, org_name, role, touch = row
+        token_id, user_id, user_name, org_id, org_name, role, touch, prefix, expires = row
         if touch:
             cur.execute("UPDATE geoby.tokens SET last_used_at = now() WHERE id = %s", (token_id,))
-    return Principal(user_id, user_name, org_id, org_name, role)
+    return Principal(user_id, user_name, org_id, org_name, role, token_id, prefix, expires)
 
 
 def revoke(conn: Connection, prefix: str) -> int:
@@ -173,6 +182,45 @@ def revoke(conn: Connection, prefix: str) -> int:
         if cur.rowcount == 0:
             raise NotFound(f"no live token starts with {prefix!r}")
         return cur.rowcount
+
+
+def revoke_token(conn: Connection, principal: Principal) -> None:
+    """Revoke the token ``principal`` authenticated with (its own), and audit it."""
+    if principal.token_id is None:
+        raise InvalidInput("this principal did not come from a token", field="token")
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE geoby.tokens SET revoked_at = now()"
+            " WHERE id = %s AND user_id = %s AND revoked_at IS NULL RETURNING prefix",
+            (principal.token_id, principal.user_id),
+        )
+        if cur.fetchone() is None:
+            raise Unauthorized("invalid or expired token")
+        cur.execute(
+            "INSERT INTO geoby.audit_log (user_id, org_id, action, object_type, object_id)"
+            " VALUES (%s, %s, 'token.revoked', 'token', %s)",
+            (principal.user_id, principal.org_id, principal.token_prefix),
+        )
+
+
+def disable_user(conn: Connection, *, org: str, name: str) -> int:
+    """Disable a user: every token of theirs stops working at once. Returns the user's id."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE geoby.users u SET disabled_at = coalesce(u.disabled_at, now())"
+            " FROM geoby.organisations o WHERE o.id = u.org_id AND o.name = %s AND u.name = %s"
+            " RETURNING u.id, u.org_id",
+            (org.strip(), name.strip()),
+        )
+        row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"no user {name!r} of {org!r}")
+        cur.execute(
+            "INSERT INTO geoby.audit_log (user_id, org_id, action, object_type, object_id)"
+            " VALUES (NULL, %s, 'user.disabled', 'user', %s)",
+            (row[1], str(row[0])),
+        )
+        return row[0]
 
 
 def list_users(conn: Connection) -> list[dict]:

@@ -35,7 +35,10 @@ Parameters (checked by :func:`parameters`, which names the one at fault):
   (default 10,000).
 
 Reproducible: the same terrain, parameters and edits give the same id and the
-same results; nothing is random. The depression hierarchy is built once per
+same results; nothing is random. All or nothing: the layers are written one
+after another, so a run that fails halfway removes those it had written (and a
+run killed halfway as an OGC job is cleaned up by the next API process, see
+``api/ogc/jobs.py``); a rerun replaces every layer of the scenario. The depression hierarchy is built once per
 terrain (and edits) and kept in memory, so a second rain on the same terrain
 only re-runs fill-spill-merge.
 """
@@ -63,7 +66,7 @@ from flood.flow import d8_directions, flow_accumulation, flow_paths
 from flood.fsm import fill_spill_merge
 from flood.io import Dem, rain_depth_mm, read_terrain_layer
 from flood.sealevel import bathtub_depth, connected_depth, flood_levels
-from flood.store import plain, store_frame, store_raster
+from flood.store import drop_layers, plain, store_frame, store_raster
 from layers import catalog
 from layers.crs import STORAGE_EPSG
 from layers.database import Database
@@ -329,7 +332,12 @@ def run(database: Database, scenario: Scenario, *, progress: Progress = _quiet) 
     }  # fmt: skip
     runner = {"cloudburst": _cloudburst, "sealevel": _sealevel, "bluespots": _bluespots,
               "flowpaths": _flowpaths}[scenario.kind]  # fmt: skip
-    summary |= runner(database, scenario, dem, terrain, summary, progress)
+    try:
+        summary |= runner(database, scenario, dem, terrain, summary, progress)
+    except BaseException:  # a run cut off halfway leaves none of its layers (Ctrl-C too)
+        log.warning("scenario %s failed; removing the layers it had written", sid)
+        drop_layers(database, scenario.layer_ids())
+        raise
     progress(100, "done")
     return json.loads(json.dumps(summary, default=plain))
 

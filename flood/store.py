@@ -119,21 +119,37 @@ def store_raster(
 
 
 def drop_layers(database: Database, layer_ids: list[str]) -> None:
-    """Remove analysis layers (tables, rasters and catalog entries) of a scenario."""
+    """Remove analysis layers of a scenario: catalog entries, tables and rasters.
+
+    Also what a run cut off halfway may have left without a catalog entry: the
+    table ``data.<id>`` or ``restricted.<id>``, the COG ``flood/<id>.tif`` and the
+    hidden files :func:`flood.io.write_cog` writes next to it before moving it
+    into place. Ids are flood layer ids (``flood_...``), never ingested layers.
+    """
+    flood_dir = database.settings.data_dir / "flood"
     with database.connection("ingest") as conn, conn.cursor() as cur:
         for layer_id in layer_ids:
+            if not layer_id.startswith("flood_"):
+                raise ValueError(f"{layer_id!r} is not a flood result layer")
             try:
                 layer = catalog.get(conn, layer_id)
             except NotFound:
-                continue
-            if layer.kind == "raster" and layer.raster_path:
+                layer = None
+            rasters = [flood_dir / f"{layer_id}.tif"]
+            if layer is not None and layer.kind == "raster" and layer.raster_path:
                 path = Path(layer.raster_path)
-                path = path if path.is_absolute() else database.settings.data_dir / path
+                rasters.append(path if path.is_absolute() else database.settings.data_dir / path)
+            for path in rasters:
                 path.unlink(missing_ok=True)
-            elif layer.table_name:
-                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
-                    sql.Identifier(layer.table_schema or "data", layer.table_name)))  # fmt: skip
-            catalog.delete(conn, layer_id)
+                for stray in path.parent.glob(f".{path.name}.*"):
+                    stray.unlink(missing_ok=True)
+            tables = {("data", layer_id), ("restricted", layer_id)}
+            if layer is not None and layer.table_name:
+                tables.add((layer.table_schema or "data", layer.table_name))
+            for schema, name in sorted(tables):
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, name)))
+            if layer is not None:
+                catalog.delete(conn, layer_id)
 
 
 def _multi(geom, geometry_type: str):  # noqa: ANN001, ANN202 - shapely

@@ -43,13 +43,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyogrio
-
 from ingest import energy_buildings, energy_density, energy_series
 from ingest.loader import LoadReport, Part, load_file
 from ingest.pipelines import IngestOptions
 from ingest.source import SourceFile
 from ingest.tabular import FileContext, head_lines, header, snake
+from ingest.vector import read_fields
 from layers.database import Database
 from layers.errors import InvalidInput
 
@@ -89,12 +88,7 @@ def _is_geojson(path: Path) -> bool:
 def _vector_fields(path: Path) -> list[str] | None:
     if not (path.name.lower().endswith(VECTOR_SUFFIXES) or _is_geojson(path)):
         return None
-    try:
-        info = pyogrio.read_info(path)
-    except pyogrio.errors.DataSourceError as exc:
-        raise InvalidInput(f"{path.name} is not a vector file GDAL can read: {exc}",
-                           record=path.name) from exc  # fmt: skip
-    return [snake(f) for f in info["fields"]]
+    return [snake(f) for f in read_fields(path)]
 
 
 def _json_fields(path: Path) -> list[str]:

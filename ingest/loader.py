@@ -351,6 +351,12 @@ def ensure_layer(conn, spec: TableSpec) -> bool:
     """
     if _existing_columns(conn, spec):
         return False
+    # Concurrent first writers (readings arriving at once): one creates, the others wait
+    # for its commit and then find the table.
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"geoby.layer:{spec.layer.id}",))
+    if _existing_columns(conn, spec):
+        return False
     _ensure_table(conn, spec, has_z=False)
     _create_indexes(conn, spec)
     catalog.register(conn, spec.layer)

@@ -38,6 +38,11 @@ from layers.crs import STORAGE_EPSG, transformer
 from layers.errors import CRSMismatch, InvalidInput
 
 REPAIR_AREA_TOLERANCE = 0.01
+#: Most vertices one feature may have. The largest real features geoby loads (a
+#: municipality's coastline, a long transmission line) have tens of thousands; a
+#: feature of millions is a data error (an unsplit national outline, a runaway
+#: digitiser) that makes validation, every tile and every query touching it slow.
+MAX_VERTICES = 500_000
 _TRUE = {"true", "t", "yes", "y", "1", "ja", "j", "sand"}
 _FALSE = {"false", "f", "no", "n", "0", "nej", "falsk"}
 _DIMENSION = {"Point": 0, "LineString": 1, "Polygon": 2}
@@ -222,6 +227,25 @@ def _crs_rejects(geoms: np.ndarray, crs: CRS, records, source: str) -> dict[int,
     return rejects
 
 
+def _shape_rejects(geoms: np.ndarray, present: np.ndarray, records, source: str) -> dict:
+    """Geometries with a NaN or infinite coordinate, or more than :data:`MAX_VERTICES`."""
+    rejects: dict[int, Reject] = {}
+    counts = shapely.get_num_coordinates(geoms)
+    for i in np.flatnonzero(present & (counts > MAX_VERTICES)):
+        rejects[int(i)] = Reject(records[i], f"{source}: the geometry has {counts[i]:,} vertices, "
+                                 f"more than the {MAX_VERTICES:,} a feature may have; split it")  # fmt: skip
+    ok = present & (counts <= MAX_VERTICES)
+    coords, index = shapely.get_coordinates(geoms[ok], include_z=True, return_index=True)
+    bad = ~np.isfinite(coords[:, :2]).all(axis=1)
+    where = np.flatnonzero(ok)
+    for j in np.unique(index[bad]):
+        i = int(where[j])
+        x, y = coords[bad & (index == j)][0, :2]
+        rejects[i] = Reject(records[i], f"{source}: a coordinate is not a finite number "
+                            f"(e.g. {x}, {y})", field="geometry")  # fmt: skip
+    return rejects
+
+
 def _geometries(chunk, spec: TableSpec, records, source: str, prepared: Prepared):
     if not isinstance(chunk, gpd.GeoDataFrame) or chunk.crs is None:
         raise CRSMismatch(f"{source} declares no coordinate reference system; state it (--crs)")
@@ -231,6 +255,9 @@ def _geometries(chunk, spec: TableSpec, records, source: str, prepared: Prepared
     for i in np.flatnonzero(missing):
         rejects[int(i)] = Reject(records[i], f"{source}: the geometry is missing or empty")
     present = ~missing
+    for i, reject in _shape_rejects(geoms, present, records, source).items():
+        rejects[i] = reject
+        present[i] = False
     rejects.update({i: r for i, r in _crs_rejects(geoms, chunk.crs, records, source).items()
                     if present[i]})  # fmt: skip
     if spec.geometry_type not in ("Geometry", "GeometryCollection"):
@@ -240,7 +267,8 @@ def _geometries(chunk, spec: TableSpec, records, source: str, prepared: Prepared
             rejects.setdefault(
                 int(i), Reject(records[i], f"{source}: a {kinds[i]} in a {wanted} layer")
             )
-    invalid = present & ~shapely.is_valid(geoms)
+    invalid = np.zeros(len(geoms), dtype=bool)
+    invalid[present] = ~shapely.is_valid(geoms[present])
     for i in np.flatnonzero(invalid):
         if int(i) in rejects:
             continue

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 200_000
+#: Most columns a table may have. The widest table geoby reads (a wide IDF table,
+#: a consumption export) has tens; 20,000 columns of a few thousand rows make pandas
+#: hold tens of millions of cells (GBs) before any check could name the fault.
+MAX_COLUMNS = 1_000
 _OFFSET = re.compile(r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$", re.IGNORECASE)
 _UNIT_TOKEN = re.compile(r"(GWh|MWh|kWh|Wh)")
 
@@ -119,6 +123,10 @@ def read_table(path: Path, *, chunk_rows: int | None = None, header_row: bool = 
     if not lines:
         raise InvalidInput(f"{path.name} holds no lines", record=path.name)
     sep = delimiter(lines[0])
+    width = len(next(csv.reader([lines[0]], delimiter=sep)))
+    if width > MAX_COLUMNS:
+        raise InvalidInput(f"{path.name} has {width:,} columns, more than the {MAX_COLUMNS:,} "
+                           "a table may have", record=path.name)  # fmt: skip
     kwargs = dict(sep=sep, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True,
                   header=0 if header_row else None, encoding="utf-8-sig")  # fmt: skip
     first_data_line = 2 if header_row else 1
@@ -132,12 +140,13 @@ def read_table(path: Path, *, chunk_rows: int | None = None, header_row: bool = 
 
 def _unreadable(path: Path, exc: Exception, first_data_line: int) -> InvalidInput:
     """The reader's error, naming the record where it names a line."""
-    line = re.search(r"line (\d+)", str(exc))
+    text = " ".join(str(exc).split())  # pandas' messages end in a newline
+    line = re.search(r"line (\d+)", text)
     if line is None:
-        return InvalidInput(f"{path.name} is not a readable delimited table: {exc}",
+        return InvalidInput(f"{path.name} is not a readable delimited table: {text}",
                             record=path.name)  # fmt: skip
     record = int(line.group(1)) - first_data_line + 1
-    return InvalidInput(f"{path.name}: record {record} does not fit the header ({exc})",
+    return InvalidInput(f"{path.name}: record {record} does not fit the header ({text})",
                         record=f"record {record}")  # fmt: skip
 
 
@@ -289,8 +298,34 @@ def times(
     return out.reset_index(drop=True), gaps
 
 
+def iso_times(text: pd.Series, *, utc: bool) -> pd.Series:
+    """``pd.to_datetime`` of ISO 8601 text, bad values as NaT, even out of its range.
+
+    pandas raises ``OutOfBoundsDatetime`` for a year such as 0000 or 99999 even
+    with ``errors="coerce"``; such values are then converted one by one, so
+    the caller's check names the record instead of the file failing anonymously.
+    """
+    kind = "datetime64[ns, UTC]" if utc else "datetime64[ns]"
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=utc)
+        inside = parsed.isna() | parsed.dt.year.between(
+            pd.Timestamp.min.year + 1, pd.Timestamp.max.year - 1)  # fmt: skip
+        return parsed.where(inside).astype(kind)
+    except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
+
+        def one(value: object) -> object:
+            try:
+                time = pd.to_datetime(value, format="ISO8601", utc=utc)
+            except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError, TypeError):
+                return pd.NaT
+            inside = pd.Timestamp.min.year < time.year < pd.Timestamp.max.year
+            return time if inside else pd.NaT
+
+        return pd.Series([one(v) for v in text], index=text.index, dtype=object).astype(kind)
+
+
 def _parse(text: pd.Series, *, utc: bool) -> pd.Series:
-    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=utc)
+    parsed = iso_times(text, utc=utc)
     if not utc and getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
     return parsed

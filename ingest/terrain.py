@@ -58,6 +58,7 @@ from pathlib import Path
 
 from psycopg2.extensions import connection as Connection
 from pyproj import CRS as ProjCRS
+from rasterio.errors import RasterioError
 
 from ingest.loader import MODES, LoadReport
 from ingest.pipelines import IngestOptions
@@ -167,7 +168,11 @@ def _load(conn, report: LoadReport, sources, geoid, swap: FileSwap, options, ext
                                    "were skipped")  # fmt: skip
     with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{layer_id}-") as work:
         kept = existing if options.mode != "replace" else None
-        built = _build(new, kept, final, Path(work), options, extra, geoid)
+        try:
+            built = _build(new, kept, final, Path(work), options, extra, geoid)
+        except RasterioError as exc:  # GDAL refusing a grid that passed the checks
+            raise InvalidInput(f"{_label(new)}: cannot be made into a terrain grid ({exc})",
+                               record=_label(new), log_detail=repr(exc)) from exc  # fmt: skip
         swap.install(built.cog.path)
         built.cog = replace(built.cog, path=final)
         _register(conn, layer_id, existing, built, new, geoid, options, extra)

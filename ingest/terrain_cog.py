@@ -172,6 +172,19 @@ def declared_datum(crs: CRS, tags: dict[str, str]) -> str | None:
     return None
 
 
+def _has_heights(src) -> bool:
+    """Whether band 1 has a finite cell that is not nodata (read block by block, stops early).
+
+    A tile of nodata, NaN or infinity only is a broken export; loaded with
+    ``replace`` it would swap a good terrain for an empty one.
+    """
+    for _, window in src.block_windows(1):
+        block = src.read(1, window=window, masked=True)
+        if np.isfinite(block.astype("float64").filled(np.nan)).any():
+            return True
+    return False
+
+
 def open_tile(path: Path, *, name: str | None = None, assumed_crs: str | None = None) -> Tile:
     """Open and check one raster source.
 
@@ -188,6 +201,7 @@ def open_tile(path: Path, *, name: str | None = None, assumed_crs: str | None = 
             crs = file_crs(name, src.crs, assumed_crs)
             transform, width, height = src.transform, src.width, src.height
             nodata, count, tags, dtype = src.nodata, src.count, src.tags(), src.dtypes[0]
+            has_heights = _has_heights(src)
     except RasterioError as exc:
         raise InvalidInput(f"{name} is not a raster geoby can read ({exc})",
                            record=name, field="file") from exc  # fmt: skip
@@ -196,6 +210,9 @@ def open_tile(path: Path, *, name: str | None = None, assumed_crs: str | None = 
     if transform.b or transform.d or transform.a <= 0 or transform.e >= 0:
         raise InvalidInput(f"{name} is not a north-up grid (rotated or flipped): {transform}",
                            record=name, field="transform")  # fmt: skip
+    if not has_heights:
+        raise InvalidInput(f"{name} holds no height: every cell is nodata, NaN or infinite",
+                           record=name, field="band 1")  # fmt: skip
     tile = Tile(crs, transform, width, height, name=name, path=path, nodata=nodata, dtype=dtype,
                 vertical_datum=declared_datum(crs, tags))  # fmt: skip
     check_plausible(name, crs, tile.bounds)

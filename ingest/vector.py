@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import shapely
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from ingest.loader import Part
 from ingest.spec import TableSpec, column_name, infer_columns
@@ -29,16 +32,77 @@ log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 65_536
 RECORD_FIELDS = ("gml_id", "gml:id", "id")
+#: what GDAL, Arrow and the codecs raise on a broken file while its records are read
+READ_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
+               pyogrio.errors.FieldError, pyogrio.errors.GeometryError, pa.ArrowException,
+               UnicodeError, OSError)  # fmt: skip
+_SQL = re.compile(r"\w+\((?:SELECT|INSERT|UPDATE|DELETE|CREATE|PRAGMA)\b.*?\)\s*failed:\s*",
+                  re.IGNORECASE | re.DOTALL)  # fmt: skip
+
+
+def gdal_reason(exc: BaseException) -> str:
+    """GDAL's or Arrow's message for the user: no SQL statements, no repeats, one line.
+
+    GDAL's GeoPackage driver quotes the SQLite statement that failed
+    (``sqlite3_prepare_v2(SELECT ...) failed: database disk image is
+    malformed``); the statement says nothing to the user, and a message that
+    holds SQL looks like a leak. The full text goes to the log.
+    """
+    text = _SQL.sub("", str(exc)).replace("\n", " ").strip()
+    parts = list(dict.fromkeys(p.strip() for p in text.split(";") if p.strip()))
+    text = "; ".join(parts) or type(exc).__name__
+    text = text.removeprefix("Unknown error: ")
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def check_sqlite_size(path: Path) -> None:
+    """Refuse a GeoPackage (SQLite) file shorter than its header says: a truncated copy.
+
+    SQLite reads a file cut at its last pages without complaint until a query
+    touches them, so a cut GeoPackage can load with rows silently missing. The
+    header gives the page size (bytes 16-17) and, when its change counter
+    (24-27) equals its version-valid-for number (92-95), the page count (28-31).
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(100)
+    if len(head) < 100 or not head.startswith(b"SQLite format 3\x00"):
+        return
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65_536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    if head[24:28] != head[92:96] or not pages:
+        return
+    size = path.stat().st_size
+    if size < page_size * pages:
+        raise InvalidInput(f"{path.name} is truncated: {size:,} bytes of the {page_size * pages:,} "
+                           "its header declares", record=path.name)  # fmt: skip
 
 
 def list_layers(path: Path) -> list[tuple[str, str | None]]:
     """The layers of a vector file with their geometry types."""
+    check_sqlite_size(path)
     try:
         return [(str(name), None if kind is None else str(kind))
                 for name, kind in pyogrio.list_layers(path)]  # fmt: skip
-    except pyogrio.errors.DataSourceError as exc:
-        raise InvalidInput(f"{path.name} is not a vector file GDAL can read: {exc}",
-                           record=path.name) from exc  # fmt: skip
+    except READ_ERRORS as exc:
+        raise InvalidInput(f"{path.name} is not a vector file GDAL can read: {gdal_reason(exc)}",
+                           record=path.name, log_detail=str(exc)) from exc  # fmt: skip
+
+
+def read_fields(path: Path, layer: str | None = None) -> list[str]:
+    """The attribute field names of a layer (the first when omitted).
+
+    Raises
+    ------
+    InvalidInput
+        GDAL cannot read the file or layer (the reason without GDAL's SQL).
+    """
+    check_sqlite_size(path)
+    try:
+        return [str(f) for f in pyogrio.read_info(path, layer=layer)["fields"]]
+    except READ_ERRORS as exc:
+        raise InvalidInput(f"{path.name} is not a vector file GDAL can read: {gdal_reason(exc)}",
+                           record=path.name, log_detail=str(exc)) from exc  # fmt: skip
 
 
 def read_chunks(
@@ -74,31 +138,77 @@ def read_chunks(
     try:
         ctx = pyogrio.open_arrow(path, layer=layer, batch_size=chunk_rows, return_fids=True,
                                  where=where, use_pyarrow=True)  # fmt: skip
-    except pyogrio.errors.DataSourceError as exc:
-        raise InvalidInput(f"{path.name}: cannot read layer {layer or '(first)'}: {exc}",
-                           record=path.name) from exc  # fmt: skip
+    except READ_ERRORS as exc:
+        raise InvalidInput(f"{path.name}: cannot read layer {layer or '(first)'}: "
+                           f"{gdal_reason(exc)}", record=path.name, log_detail=str(exc)) from exc  # fmt: skip
+    read = 0
     with ctx as (meta, reader):
         file_crs = _declared_crs(path, meta.get("crs"), crs)
         geometry_name = meta.get("geometry_name") or "wkb_geometry"
         fid_name = meta.get("fid_column") or "OGC_FID"
-        for batch in reader:
-            yield _to_frame(batch, geometry_name, fid_name, file_crs)
+        batches = iter(reader)
+        while True:
+            try:  # a broken record surfaces while its batch is read or converted
+                batch = next(batches, None)
+                if batch is None:
+                    return
+                _check_utf8(batch, path, read)
+                frame = _to_frame(batch, geometry_name, fid_name, file_crs)
+            except READ_ERRORS as exc:
+                raise InvalidInput(
+                    f"{path.name}: a record after the first {read:,} cannot be read: "
+                    f"{gdal_reason(exc)}", record=f"record {read + 1}", log_detail=str(exc),
+                ) from exc  # fmt: skip
+            read += len(frame)
+            yield frame
+
+
+def _crs(path: Path, text: str, what: str) -> CRS:
+    try:
+        return CRS.from_user_input(text)
+    except CRSError as exc:
+        raise CRSMismatch(f"{path.name}: {what} {text[:80]!r} is not a CRS geoby knows",
+                          record=path.name, field="crs", log_detail=str(exc)) from exc  # fmt: skip
 
 
 def _declared_crs(path: Path, declared: str | None, assumed: str | None) -> CRS | None:
+    file_crs = _crs(path, declared, "the declared CRS") if declared else None
+    wanted = _crs(path, assumed, "--crs") if assumed else None
     if (
-        declared
-        and assumed
-        and not CRS.from_user_input(declared).equals(
-            CRS.from_user_input(assumed), ignore_axis_order=True
-        )
+        file_crs is not None
+        and wanted is not None
+        and not file_crs.equals(wanted, ignore_axis_order=True)
     ):
         raise CRSMismatch(
-            f"{path.name} declares {CRS.from_user_input(declared).to_string()}, "
+            f"{path.name} declares {file_crs.to_string()}, "
             f"not {assumed}; drop --crs or fix the file", record=path.name, field="crs",
         )  # fmt: skip
-    text = declared or assumed
-    return CRS.from_user_input(text) if text else None
+    return file_crs or wanted
+
+
+def _check_utf8(batch, path: Path, read: int) -> None:
+    """Refuse text that is not UTF-8 (latin-1 bytes in a GeoJSON), naming record and field.
+
+    GDAL passes such bytes through as they are; Arrow only notices when the
+    strings are converted, and PostgreSQL at ``COPY``, with no name for either.
+    """
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            continue
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid:
+            raw = column.cast(pa.large_binary()).to_pylist()
+            for i, value in enumerate(raw):
+                try:
+                    (value or b"").decode("utf-8")
+                except UnicodeDecodeError:
+                    shown = value.decode("utf-8", errors="replace")[:60]
+                    raise InvalidInput(
+                        f"{path.name}: field '{name}' of record {read + i + 1} is not UTF-8 text "
+                        f"({shown!r}); save the file as UTF-8", record=f"record {read + i + 1}",
+                        field=name,
+                    ) from None  # fmt: skip
 
 
 def _to_frame(batch, geometry_name: str, fid_name: str, crs: CRS | None) -> gpd.GeoDataFrame:

@@ -13,11 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyogrio
-
 from ingest import waste_ngsi
 from ingest.field_map import describe, match, name_tokens
-from ingest.vector import list_layers
+from ingest.vector import list_layers, read_fields
 from ingest.waste_layers import BINS, COLLECTIONS, FLEET, KINDS, READINGS
 from ingest.waste_tables import read_csv, read_xlsx
 from layers.errors import InvalidInput
@@ -125,7 +123,7 @@ def _layer_kind(path: Path, layer: str, single: bool) -> str:
         return found[0]
     if found and "recycling_stations" in found and "bins" in found:
         return "recycling_stations" if tokens & {"station", "stations"} else "bins"
-    fields = [str(f) for f in pyogrio.read_info(path, layer=layer)["fields"]]
+    fields = read_fields(path, layer)
     if "bin_id" in match(fields, BINS).values() or "fraction" in match(fields, BINS).values():
         return "bins"
     other = [w for w in ("building", "buildings", "road", "roads", "stream", "lake", "sewer")

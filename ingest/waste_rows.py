@@ -38,6 +38,7 @@ import pandas as pd
 
 from ingest.prepare import Reject
 from ingest.source import SourceFile
+from ingest.tabular import iso_times
 from layers.database import Database
 from layers.errors import InvalidInput
 
@@ -110,10 +111,10 @@ def times(values: pd.Series, tz: ZoneInfo) -> tuple[pd.Series, np.ndarray]:
     aware = text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     if aware.any():
-        out[aware] = pd.to_datetime(text[aware], errors="coerce", utc=True, format="ISO8601")
+        out[aware] = iso_times(text[aware], utc=True)
     naive = present & ~aware
     if naive.any():
-        local = pd.to_datetime(text[naive], errors="coerce", format="ISO8601")
+        local = iso_times(text[naive], utc=False)
         if getattr(local.dt, "tz", None) is not None:
             local = local.dt.tz_localize(None)
         local = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")

@@ -57,13 +57,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyogrio
 
 from ingest import water_terrain
 from ingest.field_map import describe, generated_ids, match, remap, with_geometry
 from ingest.loader import LoadReport, Part, load_file
 from ingest.source import SourceFile
-from ingest.vector import list_layers, peek, read_chunks
+from ingest.vector import list_layers, peek, read_chunks, read_fields
 from ingest.water_layers import KINDS, WaterKind, kind_by_name, normal_system, other_family
 from layers.database import Database
 from layers.errors import InvalidInput
@@ -142,7 +141,7 @@ def _plan(path: Path, options, forced: str | None) -> list[tuple[str, WaterKind]
         if shape is None:
             log.info("%s: layer %s has no geometry; not a water layer, skipped", path.name, name)
             continue
-        columns = [str(f) for f in pyogrio.read_info(path, layer=name)["fields"]]
+        columns = read_fields(path, name)
         kind = _recognise(path, name, shape, columns, forced, single)
         plan.append((name, kind))
     if not plan:

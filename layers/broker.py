@@ -10,6 +10,20 @@ nothing here is used.
 
 The private broker allows anonymous clients: it listens on 127.0.0.1 only. A
 production broker takes a password file (see ``docker-compose.yml``).
+
+Persistence is on (``mosquitto.db`` beside the config): the subscriber's
+persistent session (QoS 1, ``clean_session=False``, see :mod:`waste.mqtt`) and
+the readings queued for it while it was away survive a restart of the broker.
+A clean stop (``down``) saves them at once. A crash (``kill -9``) loses what
+the broker held only in memory: readings queued since the last autosave
+(:data:`AUTOSAVE_S`) and readings it had PUBACKed but not yet passed on. So
+for "nothing lost" a sensor gateway must publish with QoS 1, keep each reading
+until its PUBACK (resending what was not PUBACKed after a reconnect), and keep
+PUBACKed readings some seconds longer (10 s: more than the autosave interval)
+to resend them too after a reconnect. Readings are stored once per bin and
+time, so every resend is harmless (``tests/reliability/test_fault_broker.py``). Readings for a connected subscriber are passed
+on as they arrive (``max_inflight_messages 0``: no per-client cap that would
+hold them back in the broker's memory).
 """
 
 from __future__ import annotations
@@ -32,6 +46,8 @@ from layers.pgcluster import apt_install, can_apt_install, free_port
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 10.0
+# Seconds between saves of the in-memory state; a clean stop saves at once.
+AUTOSAVE_S = 1
 _PAUSE = threading.Event()  # never set: a pause between polls
 
 
@@ -130,11 +146,16 @@ class LocalBroker:
             # which cannot write under var/).
             f"user {getpass.getuser()}\n"
             "allow_anonymous true\n"
-            "persistence false\n"
+            # Sessions and queued QoS 1 messages survive a restart (see the module notes).
+            "persistence true\n"
+            f"persistence_location {self.directory.resolve()}/\n"
+            "persistence_file mosquitto.db\n"
+            f"autosave_interval {AUTOSAVE_S}\n"
             f"pid_file {self.pid_file.resolve()}\n"
             f"log_dest file {log_file.resolve()}\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
             "max_queued_messages 100000\n"
+            "max_inflight_messages 0\n"
         )
         self.pid_file.unlink(missing_ok=True)
         subprocess.Popen([str(binary), "-c", str(conf)], stdin=subprocess.DEVNULL,

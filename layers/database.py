@@ -102,10 +102,28 @@ def as_url(dsn: str) -> str:
     return f"postgresql://{auth}{host}{port}/{quote(parts.get('dbname', ''), safe='')}"
 
 
+# SQLSTATEs that mean the server went away or cannot serve now, not that the request was
+# wrong: connection exceptions (class 08), operator intervention (57P01 admin shutdown, 57P02
+# crash shutdown, 57P03 cannot connect now: starting up or shutting down) and too many
+# connections. A retry after the server is back may succeed.
+UNAVAILABLE_STATES = ("57P01", "57P02", "57P03", "53300")
+
+
+def unavailable(exc: psycopg2.Error) -> bool:
+    """Whether ``exc`` says the server is away (restarting, crashed, unreachable), so the
+    request may be retried later, rather than that the request itself failed."""
+    if isinstance(exc, psycopg2.InterfaceError):  # not "cursor already closed": a bug
+        return "connection already closed" in str(exc)
+    if not isinstance(exc, psycopg2.OperationalError):
+        return False
+    code = exc.pgcode
+    return code is None or code.startswith("08") or code in UNAVAILABLE_STATES
+
+
 def translate(exc: psycopg2.Error) -> GeobyError:
     """Map a driver error to a geoby error whose user message is safe to show."""
     text = str(exc).strip()
-    if isinstance(exc, psycopg2.OperationalError) and exc.pgcode is None:
+    if unavailable(exc):
         return DatabaseUnavailable("The database is not reachable.", log_detail=text)
     if isinstance(exc, psycopg2.errors.UniqueViolation):
         return Conflict("A record with the same key already exists.", log_detail=text)
@@ -143,6 +161,23 @@ class _KeepingPool(psycopg2.pool.ThreadedConnectionPool):
             super()._putconn(conn, key, close)
         finally:
             self.minconn = floor
+
+    def discard_idle(self) -> int:
+        """Close every idle connection; returns how many.
+
+        Called when a connection turned out broken: the server restarted or
+        crashed, so the idle ones, opened to the same server, are dead too.
+        Without this each of them would fail one more request after the
+        server is back.
+        """
+        with self._lock:
+            idle, self._pool = self._pool, []
+        for conn in idle:
+            try:
+                conn.close()
+            except psycopg2.Error:
+                pass
+        return len(idle)
 
 
 class Database:
@@ -218,16 +253,23 @@ class Database:
                 conn = pool.getconn()
             except psycopg2.Error as exc:
                 raise translate(exc) from exc
-            broken = False
             try:
-                with conn:
-                    yield conn
+                yield conn
+                conn.commit()
             except psycopg2.Error as exc:
-                broken = conn.closed != 0
+                _rollback(conn)
                 log.warning("database error as %s: %s", role, exc)
                 raise translate(exc) from exc
+            except BaseException:
+                _rollback(conn)
+                raise
             finally:
-                pool.putconn(conn, close=broken or conn.closed != 0)
+                broken = conn.closed != 0
+                pool.putconn(conn, close=broken)
+                if broken and isinstance(pool, _KeepingPool):
+                    dropped = pool.discard_idle()
+                    log.warning("a %s connection was broken (server restarted?); "
+                                "discarded %d idle ones", role, dropped)  # fmt: skip
         finally:
             slots.release()
 
@@ -237,3 +279,14 @@ class Database:
             for pool in self._pools.values():
                 pool.closeall()
             self._pools.clear()
+
+
+def _rollback(conn: psycopg2.extensions.connection) -> None:
+    """Roll back, unless the connection is already gone (then there is nothing to undo:
+    the server dropped the transaction with the connection)."""
+    if conn.closed:
+        return
+    try:
+        conn.rollback()
+    except psycopg2.Error as exc:  # the server went away between the error and now
+        log.warning("rollback failed, connection dropped: %s", exc)

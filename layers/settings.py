@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     data_dir: Path = Field(default=Path("var/data"), description="Rasters (COGs) and uploads.")
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text (people at a terminal) or one JSON object per line "
+        "(log shippers; production). See api/observability.py.",
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     dig: DigLimits = Field(default_factory=DigLimits)

@@ -89,6 +89,7 @@ class Subscriber:
             self._client.username_pw_set(broker.username, password)
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
 
@@ -109,7 +110,7 @@ class Subscriber:
         self._writer.join(timeout_s)
 
     def wait_connected(self, timeout_s: float = 10.0) -> bool:
-        """Whether the subscription stands within ``timeout_s``."""
+        """Whether the subscription stands (the broker acknowledged it) within ``timeout_s``."""
         pause = threading.Event()
         for _ in range(int(timeout_s / 0.05)):
             if self.counters.connected:
@@ -128,6 +129,14 @@ class Subscriber:
             log.warning("waste subscriber: broker refused the connection: %s", reason_code)
             return
         client.subscribe(self.settings.broker.topic, qos=1)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        # Connected means subscribed: the broker has confirmed the subscription (SUBACK),
+        # so it is part of the persistent session and queues readings while we are away.
+        refused = [code for code in reason_codes if code.is_failure]
+        if refused:
+            log.warning("waste subscriber: the broker refused the subscription: %s", refused[0])
+            return
         with self.counters.lock:
             self.counters.connected = True
 
@@ -138,19 +147,29 @@ class Subscriber:
             log.warning("waste subscriber: disconnected (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        # An exception escaping a callback ends paho's network thread: the subscriber
+        # would look connected and receive nothing, so none may escape.
         with self.counters.lock:
             self.counters.received += 1
-        topic_bin = _topic_bin(message.topic, self.settings.broker.topic)
         try:
-            reading = parse(message.payload, topic_bin=topic_bin)
+            reading = parse(message.payload,
+                            topic_bin=_topic_bin(message.topic, self.settings.broker.topic))  # fmt: skip
             self._bins.check(reading.bin_id)
+        except DatabaseError:  # the bins cannot be read now: the writer checks again
+            self._queue.put(reading)
         except GeobyError as exc:
-            with self.counters.lock:
-                self.counters.rejected += 1
-            log.info("waste subscriber: refused a message on %s: %s", message.topic, exc)
-            reject(self.database, "mqtt", message.payload, exc, message.topic)
-            return
-        self._queue.put(reading)
+            self._refuse(message.payload, exc, message.topic)
+        except Exception as exc:  # noqa: BLE001 - a bug: keep the message, keep receiving
+            log.exception("waste subscriber: a message on %s failed", message.topic)
+            self._refuse(message.payload, exc, message.topic)
+        else:
+            self._queue.put(reading)
+
+    def _refuse(self, payload: Any, exc: Exception, topic: str | None = None) -> None:
+        with self.counters.lock:
+            self.counters.rejected += 1
+        log.info("waste subscriber: refused a message on %s: %s", topic, exc)
+        reject(self.database, "mqtt", payload, exc, topic)
 
     # -- the writer ----------------------------------------------------------------------
 
@@ -172,23 +191,45 @@ class Subscriber:
                 break
         return batch
 
+    def _known(self, pending: list[Reading]) -> list[Reading]:
+        """The readings of known bins, the others refused; ``pending`` loses the refused ones.
+
+        The reader queues a reading whose bin it could not check while the database
+        was down; it is checked here, and a DatabaseError leaves it in ``pending``.
+        """
+        known: list[Reading] = []
+        for i, reading in enumerate(pending):
+            try:
+                self._bins.check(reading.bin_id)
+            except DatabaseError:
+                pending[:] = known + pending[i:]
+                raise
+            except GeobyError as exc:
+                self._refuse(_as_json(reading), exc)
+                continue
+            known.append(reading)
+        pending[:] = known
+        return known
+
     def _write(self, batch: list[Reading]) -> None:
         pause = threading.Event()
+        pending = list(batch)
         while True:
             try:
-                result = store(self.database, batch, "mqtt", self.settings.waste)
+                known = self._known(pending)
+                result = store(self.database, known, "mqtt", self.settings.waste) if known else None
                 break
             except DatabaseError as exc:  # down or restarting: keep the batch, retry
                 with self.counters.lock:
                     self.counters.last_error = exc.detail
                 log.warning("waste subscriber: storing %d readings failed (%s); retrying",
-                            len(batch), exc.detail)  # fmt: skip
+                            len(pending), exc.detail)  # fmt: skip
                 pause.wait(RETRY_S)
             except GeobyError as exc:  # e.g. no readings table: refuse the batch, keep it
-                for reading in batch:
+                for reading in pending:
                     reject(self.database, "mqtt", _as_json(reading), exc)
                 with self.counters.lock:
-                    self.counters.rejected += len(batch)
+                    self.counters.rejected += len(pending)
                 result = None
                 break
         with self.counters.lock:

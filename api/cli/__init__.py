@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from api.cli.backup import backup, restore
 from api.cli.broker import broker
 from api.cli.db import db
 from api.cli.dig import dig
@@ -37,7 +38,8 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (db, broker, ingest, layers, sample, serve, demo, users, dig, flood, waste):
+for command in (db, broker, ingest, layers, sample, serve, demo, users, dig, flood, waste,
+                backup, restore):  # fmt: skip
     cli.add_command(command)
 
 

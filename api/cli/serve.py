@@ -26,7 +26,10 @@ def serve(host: str | None, port: int | None) -> None:
     api = settings.api.model_copy(update={"host": host, "port": port})
     app = create_app(settings.model_copy(update={"api": api}))
     click.echo(f"serving geoby on http://{host}:{port}/ (Ctrl-C to stop)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    from api.observability import uvicorn_log_config
+
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                log_config=uvicorn_log_config(settings))  # fmt: skip
 
 
 @click.command()

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pygeoapi.api as core_api
-import pygeoapi.api.coverages as coverages_api
 import pygeoapi.api.itemtypes as itemtypes_api
 import pygeoapi.api.processes as processes_api
 import pygeoapi.api.tiles as tiles_api
@@ -39,6 +38,7 @@ from api.ogc import (  # noqa: F401 - processes registers geoby's processes
     dig_process,  # noqa: F401 - registers dig-check
     features,
     flood_process,  # noqa: F401 - registers flood-cloudburst, -sealevel, -bluespots, -flowpaths
+    guards,
     openapi,
     processes,
 )
@@ -95,8 +95,16 @@ class OgcApi:
             return self.api
 
     def close(self) -> None:
-        """Forget the plugin context."""
-        context.forget(self.key)
+        """Forget the plugin context and the API built on it.
+
+        The app's database pools close with it; an app started again in the
+        same process (a second test client, a lifespan restarted) gets new
+        pools, so the API is rebuilt on them at the next request instead of
+        naming a context that is gone.
+        """
+        with self._lock:
+            context.forget(self.key)
+            self.api, self.context, self._version = None, None, None
 
     # -- routing ---------------------------------------------------------------
 
@@ -128,7 +136,7 @@ class OgcApi:
             Route("/collections/{collection_id}/items/{item_id}", self._item),
             Route(
                 "/collections/{collection_id}/coverage",
-                call(coverages_api.get_collection_coverage, "collection_id", check=False),
+                call(guards.coverage, "collection_id", check=False),
             ),
             Route("/collections/{collection_id}/tiles", geoby("tilesets", "collection_id")),
             Route(
@@ -147,7 +155,7 @@ class OgcApi:
             Route("/processes/{process_id}", call(processes_api.describe_processes, "process_id")),
             Route(
                 "/processes/{process_id}/execution",
-                call(processes_api.execute_process, "process_id"),
+                call(guards.execute, "process_id"),
                 methods=["POST"],
             ),
             Route("/jobs", call(processes_api.get_jobs)),
@@ -176,7 +184,7 @@ class OgcApi:
     async def _items(self, request: Request) -> Response:
         dataset = request.path_params["collection_id"]
         if dataset == config.RECORDS_ID:
-            return await self._execute(itemtypes_api.get_collection_items, request, dataset)
+            return await self._execute(guards.records, request, dataset)
         return await self._execute(
             features.items, request, dataset, check=False, geoby_context=True
         )

@@ -346,6 +346,8 @@ class _Writer:
             raise InvalidInput("a list is only offered after IN", field="filter")
         if not isinstance(node, str | int | float | bool | date | datetime) and node is not None:
             raise InvalidInput(f"filter uses {_describe(node)} as a value", field="filter")
+        if isinstance(node, str) and "\x00" in node:  # PostgreSQL text cannot hold NUL
+            raise InvalidInput("a string in the filter holds a NUL character", field="filter")
         if kind is None or node is None:
             self.params.append(node)
             return sql.SQL("%s")

@@ -26,6 +26,7 @@ from api.ogc import config
 from api.ogc.processes import GeobyProcessor, InvalidProcessInput, register
 from flood.edits import Edits
 from flood.scenario import Scenario, resolve_inputs, run
+from flood.store import drop_layers
 from layers.crs import CRS84, epsg_from_uri
 from layers.errors import GeobyError, InvalidInput, NotFound
 
@@ -196,6 +197,15 @@ class FloodProcessor(GeobyProcessor):
         summary["links"] = [{"href": f"{base}/{layer_id}", "rel": "related", "title": layer_id}
                             for layer_id in summary.get("layers", [])]  # fmt: skip
         return "application/json", summary
+
+    def discard(self, data: dict[str, Any]) -> None:
+        """Remove what a run on ``data`` may have written before it was cut off.
+
+        Called by the job manager for a job interrupted by a restart: a scenario's
+        layers are written one after another, so a run killed halfway leaves some
+        of them registered; the catalog then shows all of a scenario or none of it.
+        """
+        drop_layers(self.bound.database, self.validate(data).layer_ids())
 
     def _progress(self, percent: int, message: str) -> None:
         log.info("flood-%s %s: %d%% %s", self.kind, self.job_id, percent, message)

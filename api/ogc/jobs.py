@@ -18,12 +18,21 @@ the request.
   its result (column and file); the API then no longer shows the job. A job
   dismissed while it runs keeps running (a thread cannot be stopped), but its
   result is discarded.
-* **Restarts.** Job threads die with the process. A running job touches its
-  ``updated`` every :data:`HEARTBEAT_S` seconds, so a job of a live process is
-  never older than that. When a manager starts (once per app), jobs of this
-  database still ``accepted`` or ``running`` whose ``updated`` is older than
-  :data:`STALE_AFTER` are marked failed, "interrupted by a restart". Jobs a
-  second live process runs keep beating and are left alone.
+* **Restarts.** Job threads die with the process. While a job runs, its
+  process holds a PostgreSQL advisory lock on the job (``JOB_LOCK_SPACE``, the
+  hash of its id) on a connection of its own; the server drops the lock the
+  moment that process dies (``kill -9``, a crash, a lost host), so a lock
+  nobody holds on a ``running`` job means its worker is gone, on whichever
+  host it ran. When a manager starts (once per app), such jobs are marked
+  failed at once, "interrupted by a restart", without waiting for the clock;
+  so are jobs still ``accepted`` or ``running`` whose ``updated`` is older than
+  :data:`STALE_AFTER` (a job that never started, or one a process of an older
+  version ran without the lock: every API process on one database should run
+  the same version). A running job also touches its ``updated`` every
+  :data:`HEARTBEAT_S` seconds. Jobs a second live process runs hold their lock
+  and are left alone. A failed job's partial results are then discarded by
+  its processor (``discard(inputs)``, e.g. the layers of a flood scenario cut
+  off halfway), unless a live job runs the same process on the same inputs.
 * Callbacks (``subscriber``) are not supported: the server would post to any
   URL a caller names.
 """
@@ -50,7 +59,7 @@ from pygeoapi.util import DATETIME_FORMAT, JobStatus, RequestedResponse
 
 from api.ogc import config, context
 from api.ogc.processes import GeobyProcessor
-from layers.database import Database
+from layers.database import Database, connect
 from layers.errors import GeobyError
 
 log = logging.getLogger(__name__)
@@ -72,23 +81,55 @@ _SELECT = sql.SQL(
     " COALESCE(started, created) AS started, finished, updated, location, mimetype"
     " FROM geoby.jobs"
 )
+JOB_LOCK_SPACE = 0x6A6F62  # "job": the first key of every job's advisory lock
 _recovered: set[str] = set()
 _recovered_lock = threading.Lock()
 
+# A running job whose lock can be taken has lost its process (the lock taken here is
+# released when this statement's transaction ends).
+_RECOVER_SQL = """
+UPDATE geoby.jobs SET status = 'failed', message = %(why)s, error = %(why)s,
+       finished = now(), updated = now()
+ WHERE status IN ('accepted', 'running')
+   AND (updated < now() - %(older_than)s
+        OR (status = 'running' AND started IS NOT NULL
+            AND pg_try_advisory_xact_lock(%(space)s, hashtext(identifier))))
+RETURNING identifier, process_id, inputs
+"""
+
+
+def recover(database: Database, *, older_than: timedelta = STALE_AFTER) -> list[tuple]:
+    """Mark jobs whose process is gone as failed; their ``(identifier, process_id, inputs)``.
+
+    Gone: a running job whose advisory lock nobody holds, or any unfinished job
+    not updated for ``older_than`` (see the module notes).
+    """
+    params = {"why": INTERRUPTED, "older_than": older_than, "space": JOB_LOCK_SPACE}
+    with database.connection("admin") as conn, conn.cursor() as cur:
+        cur.execute(_RECOVER_SQL, params)
+        rows = cur.fetchall()
+    if rows:
+        log.warning("marked %d unfinished job(s) failed: %s", len(rows), INTERRUPTED)
+    return rows
+
 
 def recover_interrupted(database: Database, *, older_than: timedelta = STALE_AFTER) -> int:
-    """Mark unfinished jobs not updated for ``older_than`` as failed; return how many."""
-    with database.connection("admin") as conn, conn.cursor() as cur:
-        cur.execute(
-            "UPDATE geoby.jobs SET status = 'failed', message = %s, error = %s,"
-            " finished = now(), updated = now()"
-            " WHERE status IN ('accepted', 'running') AND updated < now() - %s",
-            (INTERRUPTED, INTERRUPTED, older_than),
-        )
-        count = cur.rowcount
-    if count:
-        log.warning("marked %d unfinished job(s) failed: %s", count, INTERRUPTED)
-    return count
+    """Mark unfinished jobs whose process is gone as failed (:func:`recover`); how many."""
+    return len(recover(database, older_than=older_than))
+
+
+class _JobLock:
+    """The advisory lock a running job holds, on a connection of its own, while it runs."""
+
+    def __init__(self, database: Database, job_id: str) -> None:
+        self._conn = connect(database.dsn("admin"), application_name=f"geoby-job {job_id}")
+        self._conn.autocommit = True
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (JOB_LOCK_SPACE, job_id))
+
+    def release(self) -> None:
+        """Give the lock up (closing the connection is enough: the server drops it)."""
+        self._conn.close()
 
 
 class PostGISManager(BaseManager):
@@ -113,8 +154,29 @@ class PostGISManager(BaseManager):
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with _recovered_lock:
             if self.context.key not in _recovered:
-                recover_interrupted(self.database)
+                for job_id, process_id, inputs in recover(self.database):
+                    self._discard(job_id, process_id, inputs)
                 _recovered.add(self.context.key)
+
+    def _discard(self, job_id: str, process_id: str, inputs: dict | None) -> None:
+        """Let the processor of an interrupted job remove its partial results."""
+        with self.database.connection("admin") as conn, conn.cursor() as cur:
+            cur.execute(  # a live job on the same inputs writes the same results: leave them
+                "SELECT count(*) FROM geoby.jobs WHERE status IN ('accepted', 'running')"
+                " AND process_id = %s AND inputs = %s AND identifier <> %s",
+                (process_id, Json(inputs), job_id),
+            )
+            if cur.fetchone()[0]:
+                return
+        try:
+            processor = self.get_processor(process_id)
+            discard = getattr(processor, "discard", None)
+            if discard is not None and inputs is not None:
+                discard(inputs)
+                log.warning("job %s: partial results of %s discarded", job_id, process_id)
+        except Exception:  # noqa: BLE001 - recovery must not stop the API from starting
+            log.exception("job %s: partial results of %s could not be discarded",
+                          job_id, process_id)  # fmt: skip
 
     def get_processor(self, process_id: str) -> BaseProcessor:
         processor = super().get_processor(process_id)
@@ -276,6 +338,16 @@ class PostGISManager(BaseManager):
     ) -> tuple[str, Any, JobStatus]:
         running = {"status": "running", "started": _now(), "updated": _now(),
                    "message": "Job running", "progress": 10, "inputs": data_dict}  # fmt: skip
+        lock = _JobLock(self.database, job_id)  # before 'running': see the module notes
+        try:
+            return self._run(p, job_id, data_dict, running, requested_outputs,
+                             requested_response)  # fmt: skip
+        finally:
+            lock.release()
+
+    def _run(self, p: BaseProcessor, job_id: str, data_dict: dict,
+             running: dict, requested_outputs: dict | None,
+             requested_response: str | None) -> tuple[str, Any, JobStatus]:  # fmt: skip
         if not self.update_job(job_id, running):
             log.info("job %s was dismissed before it started", job_id)
             return "application/json", None, JobStatus.dismissed

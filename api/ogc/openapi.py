@@ -7,13 +7,24 @@ client or validator offline cannot resolve the first and rejects the second.
 Here every remote reference is replaced by a local definition and ``values``
 becomes JSON Schema's ``enum``, so the document validates as OpenAPI 3.0
 without network access.
+
+pygeoapi also documents every answer as ``application/json`` and lists
+``OPTIONS`` operations geoby does not route (it offers no transactions).
+:func:`document` drops those and declares what each operation really answers
+(checked by ``tests/reliability/test_contract.py``): GeoJSON for features,
+JSON Schema for queryables, CoverageJSON for coverages, Mapbox Vector Tiles for
+tiles, and the HTML and JSON-LD variants ``f`` asks for, errors included.
 """
 
 from __future__ import annotations
 
+import copy
+import re
 from typing import Any
 
 from pygeoapi.openapi import get_oas
+
+from api.ogc.config import RECORDS_ID
 
 _JSON = {"application/json": {"schema": {"type": "object"}}}
 _GEOJSON = {"application/geo+json": {"schema": {"type": "object"}}}
@@ -78,11 +89,67 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
 def document(config: dict) -> dict:
     """The OpenAPI 3.0 document of a pygeoapi configuration, self-contained."""
     doc = localize(get_oas(config))
-    for path in doc.get("paths", {}).values():
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    if "tiles" in schemas:  # pygeoapi's is a pre-1.0 draft (tileMatrixSetLinks)
+        schemas["tiles"] = _TILESETS
+    for name, path in doc.get("paths", {}).items():
+        path.pop("options", None)  # not routed: geoby's OGC API is read-only
         for operation in path.values():
             if isinstance(operation, dict) and "parameters" in operation:
                 operation["parameters"] = _unique(operation["parameters"])
+            if isinstance(operation, dict) and "responses" in operation:
+                _declare_media(doc, name, operation)
     return doc
+
+
+# OGC API - Tiles 1.0, tileSets list (what api.ogc.tiles answers).
+_TILESETS = {
+    "type": "object",
+    "required": ["tilesets"],
+    "properties": {
+        "links": {"type": "array", "items": {"type": "object"}},
+        "tilesets": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_HTML, _JSONLD = "text/html", "application/ld+json"
+# Media types of a successful answer, by the path's last segments (first match wins).
+_SUCCESS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (re.compile(r"/tiles/\{tileMatrixSetId\}/\{tileMatrix\}/\{tileRow\}/\{tileCol\}$"),
+     ("application/vnd.mapbox-vector-tile",)),
+    (re.compile(r"/coverage$"), ("application/prs.coverage+json",)),
+    (re.compile(r"/(queryables|schema)$"), ("application/schema+json", _HTML)),
+    (re.compile(rf"^/collections/{RECORDS_ID}/items(/\{{featureId\}})?$"),
+     ("application/json", _JSONLD, _HTML)),
+    (re.compile(r"/items(/\{featureId\})?$"), ("application/geo+json", _HTML)),
+    (re.compile(r"^/openapi$"), ("application/vnd.oai.openapi+json", _HTML)),
+    (re.compile(r""), ("application/json", _JSONLD, _HTML)),
+)  # fmt: skip
+# Errors come in the format ``f`` asked for (JSON when it names none geoby offers); a
+# path under /ogc that no route matches gets geoby's own problem details.
+_ERRORS = ("application/json", _JSONLD, _HTML, "application/problem+json")
+
+
+def _declare_media(doc: dict, path: str, operation: dict[str, Any]) -> None:
+    """Declare the media types ``operation`` answers with, on each of its responses."""
+    success = next(media for pattern, media in _SUCCESS if pattern.search(path))
+    responses = operation["responses"]
+    for code, response in list(responses.items()):
+        if "$ref" in response:  # a shared response: this operation gets its own copy
+            name = response["$ref"].rsplit("/", 1)[-1]
+            response = responses[code] = copy.deepcopy(doc["components"]["responses"][name])
+        if code == "204":
+            continue
+        content = response.setdefault("content", {})
+        for media in success if code.startswith("2") else _ERRORS:
+            content.setdefault(media, {"schema": _schema_of(media)})
+
+
+def _schema_of(media: str) -> dict[str, Any]:
+    if media == _HTML:
+        return {"type": "string"}
+    if media.endswith("json"):
+        return {"type": "object"}
+    return {"type": "string", "format": "binary"}
 
 
 def _unique(parameters: list) -> list:

@@ -330,10 +330,18 @@ def run_page(conn: Connection, query: FeatureQuery) -> Page:
         feature=feature_expr(query),
         matched=matched,
     )
+    _refuse_nul([*params, *matched_params])
     with conn.cursor() as cur:
         cur.execute(statement, [*params, query.limit, query.offset, *matched_params])
         body, returned, count = cur.fetchone()
     return Page(body, int(returned), int(count or 0))
+
+
+def _refuse_nul(params: list) -> None:
+    """Refuse a bound text holding NUL: PostgreSQL text cannot, and the driver would raise."""
+    if any(isinstance(p, str) and "\x00" in p for p in params):
+        raise InvalidInput("a query value holds a NUL character, which text cannot hold",
+                           field="query")  # fmt: skip
 
 
 def run_item(conn: Connection, table: Table, fid: int, out_epsg: int) -> str | None:

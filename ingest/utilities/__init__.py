@@ -68,7 +68,7 @@ def detect(path: Path) -> str:
     """The reader for a file: ``ler``, ``imkl``, ``nvdb`` or ``tabular``."""
     path = Path(path)
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
+        with imkl.open_archive(path) as archive:
             names = " ".join(archive.namelist()).lower()
         return "imkl" if "gebiedsinformatielevering" in names else "tabular"
     with open(path, "rb") as stream:

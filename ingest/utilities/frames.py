@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from ingest.utilities.gml import srid_of, storage_crs
 from layers.errors import CRSMismatch, InvalidInput
@@ -70,13 +71,24 @@ class FileCrs:
             file declares another CRS than ``--crs``.
         """
         srid = srid_of(srs)
+        if srid is None and srs and srs.strip():
+            try:
+                CRS.from_user_input(srs.strip())
+            except CRSError as exc:
+                raise CRSMismatch(f"{self.source}: record {record} has srsName {srs[:80]!r}, "
+                                  "which is not a CRS geoby knows", record=f"record {record}",
+                                  field="srsName") from exc  # fmt: skip
         if srid is None:
             if self.crs is None and self.assumed:
                 self.crs = CRS.from_user_input(self.assumed)
             return
         if self._srid is None:
+            try:
+                self.crs = storage_crs(srid)
+            except CRSMismatch as exc:
+                raise CRSMismatch(f"{self.source}: record {record} has an {exc.detail}",
+                                  record=f"record {record}", field="srsName") from exc  # fmt: skip
             self._srid = srid
-            self.crs = storage_crs(srid)
             if self.assumed and not CRS.from_user_input(self.assumed).equals(
                 self.crs, ignore_axis_order=True
             ):

@@ -43,6 +43,7 @@ from typing import IO
 import numpy as np
 import shapely
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 from shapely.geometry import (
     GeometryCollection,
     LinearRing,
@@ -54,7 +55,7 @@ from shapely.geometry import (
     Polygon,
 )  # fmt: skip
 
-from layers.errors import InvalidInput
+from layers.errors import CRSMismatch, InvalidInput
 
 GML_NAMESPACES = ("http://www.opengis.net/gml/3.2", "http://www.opengis.net/gml")
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
@@ -120,8 +121,18 @@ def srid_of(srs: str | None) -> int | None:
 
 @lru_cache(maxsize=32)
 def storage_crs(srid: int) -> CRS:
-    """The CRS to declare for coordinates in ``srid``: the horizontal part of a compound CRS."""
-    crs = CRS.from_epsg(srid)
+    """The CRS to declare for coordinates in ``srid``: the horizontal part of a compound CRS.
+
+    Raises
+    ------
+    CRSMismatch
+        ``srid`` is no EPSG code PROJ knows (an ``srsName`` of ``EPSG:999999``).
+    """
+    try:
+        crs = CRS.from_epsg(srid)
+    except CRSError as exc:
+        raise CRSMismatch(f"srsName EPSG:{srid} is not a CRS geoby knows", field="srsName",
+                          log_detail=str(exc)) from exc  # fmt: skip
     return crs.sub_crs_list[0] if crs.is_compound else crs
 
 
@@ -193,8 +204,9 @@ def _feature(elem: ET.Element, srs: str | None, name: str) -> Feature:
     try:
         _walk(elem, "", feature, feature.srs)
     except (ValueError, IndexError, shapely.errors.ShapelyError) as exc:
+        reason = " ".join(str(exc).split())[:200]
         raise InvalidInput(f"{name}: feature {gml_id or tag} has a geometry that cannot be read: "
-                           f"{exc}", record=f"record {gml_id or tag}", field="geometry") from exc  # fmt: skip
+                           f"{reason}", record=f"record {gml_id or tag}", field="geometry") from exc  # fmt: skip
     return feature
 
 

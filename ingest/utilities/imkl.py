@@ -50,8 +50,10 @@ coordinates that cannot be RD (IMKL2015's lon/lat links), naming the records.
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -111,21 +113,93 @@ def sniff(head: bytes) -> bool:
     return b"geostandaarden.nl/imkl" in head
 
 
+#: Largest GML member of a KLIC ZIP read, after inflation. The delivery of a whole
+#: street holds a 14 MB GI document; 1 GiB is far beyond a real one and refuses a zip
+#: bomb (a few MB that inflate to tens of GB) before it is inflated.
+MAX_MEMBER_BYTES = 1 << 30
+#: Most members a KLIC ZIP may hold (a delivery has its GI document, a PDF per owner
+#: and some images: tens to hundreds); more is not a delivery and costs memory to list.
+MAX_MEMBERS = 10_000
+
+
+def open_archive(path: Path) -> zipfile.ZipFile:
+    """A ZIP checked for the hazards of untrusted archives, before anything is inflated.
+
+    Raises
+    ------
+    InvalidInput
+        A broken ZIP, more than :data:`MAX_MEMBERS` members, or a member name that
+        is absolute or climbs out of the archive (``../../etc/x``, zip-slip); geoby
+        never extracts members to disk, but such a name marks a hostile archive.
+    """
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+        raise InvalidInput(f"{path.name} is not a readable ZIP: {exc}", record=path.name) from exc
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        archive.close()
+        raise InvalidInput(f"{path.name} holds {len(infos):,} members, more than the "
+                           f"{MAX_MEMBERS:,} a KLIC delivery may have", record=path.name)  # fmt: skip
+    for info in infos:
+        name = info.filename.replace("\\", "/")
+        if name.startswith("/") or ".." in name.split("/") or re.match(r"^[A-Za-z]:", name):
+            archive.close()
+            raise InvalidInput(f"{path.name}: member name {info.filename[:200]!r} is absolute or "
+                               "leaves the archive; refusing the ZIP", record=path.name)  # fmt: skip
+    return archive
+
+
+class _Bounded(io.RawIOBase):
+    """A member's stream that refuses to give more than ``limit`` bytes (a lying header)."""
+
+    def __init__(self, stream, limit: int, name: str) -> None:
+        self.stream, self.left, self.name = stream, limit, name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self.stream.read(min(len(buffer), self.left + 1))
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise InvalidInput(f"{self.name}: the ZIP member is corrupt: {exc}",
+                               record=self.name) from exc  # fmt: skip
+        self.left -= len(data)
+        if self.left < 0:
+            raise InvalidInput(f"{self.name} inflates to more than {MAX_MEMBER_BYTES:,} bytes; "
+                               "refusing it as a zip bomb", record=self.name)  # fmt: skip
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def documents(path: Path) -> Iterator[tuple[str, object]]:
-    """``(name, binary stream)`` of each IMKL document: the file, or the GI XML in a KLIC ZIP."""
+    """``(name, binary stream)`` of each IMKL document: the file, or the GI XML in a KLIC ZIP.
+
+    Raises
+    ------
+    InvalidInput
+        A ZIP refused by :func:`open_archive`, without a delivery, or whose delivery
+        inflates to more than :data:`MAX_MEMBER_BYTES`.
+    """
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as stream:
             yield path.name, stream
         return
-    with zipfile.ZipFile(path) as archive:
-        names = [n for n in archive.namelist() if n.lower().endswith((".xml", ".gml"))
-                 and "gebiedsinformatielevering" in Path(n).name.lower()]  # fmt: skip
-        if not names:
+    with open_archive(path) as archive:
+        infos = [i for i in archive.infolist() if i.filename.lower().endswith((".xml", ".gml"))
+                 and "gebiedsinformatielevering" in Path(i.filename).name.lower()]  # fmt: skip
+        if not infos:
             raise InvalidInput(f"{path.name}: this ZIP holds no KLIC delivery "
                                "(GI_gebiedsinformatielevering_*.xml)", record=path.name)  # fmt: skip
-        for name in names:
-            with archive.open(name) as stream:
-                yield f"{path.name}:{Path(name).name}", stream
+        for info in infos:
+            name = f"{path.name}:{Path(info.filename).name}"
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise InvalidInput(f"{name} inflates to {info.file_size:,} bytes, more than the "
+                                   f"{MAX_MEMBER_BYTES:,} allowed; refusing it as a zip bomb",
+                                   record=name)  # fmt: skip
+            with archive.open(info) as member:
+                yield name, io.BufferedReader(_Bounded(member, MAX_MEMBER_BYTES, name))
 
 
 @dataclass

@@ -25,3 +25,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa
                 "duration_s": round(report.duration, 2), "mode": "full" if FULL else "quick"}  # fmt: skip
         with path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``make test`` runs the quick subset: cases marked ``reliability_full`` are deselected
+    (not skipped) unless ``GEOBY_RELIABILITY=full`` (``make reliability``)."""
+    if FULL:
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if item.get_closest_marker("reliability_full") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
