@@ -27,6 +27,10 @@ from typing import Any, ClassVar
 PROBLEM_TYPE_BASE = "https://geoby.dev/problems/"
 
 
+#: The longest message a user sees; longer ones (an echoed hostile parameter) are cut.
+MAX_DETAIL = 2000
+
+
 class GeobyError(Exception):
     """Base of every error geoby raises on purpose.
 
@@ -57,6 +61,8 @@ class GeobyError(Exception):
         record: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
+        if len(detail) > MAX_DETAIL:  # a 50,000-character parameter is not echoed back whole
+            detail = detail[: MAX_DETAIL - 1] + "…"
         super().__init__(detail)
         self.detail = detail
         self.log_detail = log_detail
