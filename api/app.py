@@ -83,7 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/api/layers", tags=["catalog"], summary="The open layers in the catalog.")
+    # The raster's file path on the server is not for clients (they read rasters through
+    # /ogc coverages and /api/raster-tiles).
+    @app.get("/api/layers", tags=["catalog"], summary="The open layers in the catalog.",
+             response_model_exclude={"__all__": {"raster_path"}})  # fmt: skip
     def open_layers(database: DatabaseDep) -> list[catalog.Layer]:
         with database.connection("read") as conn:
             return catalog.list_layers(conn, access="open")
