@@ -6,8 +6,9 @@ id is returned in the ``X-Request-ID`` response header and held in a context
 variable while the request runs, so every log record written on its behalf
 (in the event loop or in the worker threads FastAPI runs sync endpoints in)
 carries it. One access line per request goes to the ``geoby.access`` logger:
-method, path (never the query string, which may hold tokens), route
-template, status, duration and client address; headers are never logged.
+method, path, query string (the value of any parameter named like a
+credential, ``access_token`` say, replaced by ``***``), route template,
+status, duration and client address; headers are never logged.
 
 Logs are text by default (``GEOBY_LOG_FORMAT=text``, what a person at a
 terminal reads); ``GEOBY_LOG_FORMAT=json`` writes one JSON object per line
@@ -49,6 +50,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -338,11 +340,30 @@ def _log_access(scope: Scope, method: str, route: str, status: int, seconds: flo
     client = scope.get("client")
     duration_ms = round(seconds * 1000, 1)
     shown = path if len(path) <= MAX_LOGGED_PATH else path[:MAX_LOGGED_PATH] + "..."
+    query = _redacted_query(scope.get("query_string", b""))
+    target = f"{shown}?{query}" if query else shown
     access_log.log(
-        level, "%s %s %s %.1f ms", method, shown, status, duration_ms,
-        extra={"method": method, "path": shown, "route": route, "status": status,
-               "duration_ms": duration_ms, "client": client[0] if client else None},
+        level, "%s %s %s %.1f ms", method, target, status, duration_ms,
+        extra={"method": method, "path": shown, "query": query, "route": route,
+               "status": status, "duration_ms": duration_ms,
+               "client": client[0] if client else None},
     )  # fmt: skip
+
+
+_SECRET_PARAM = re.compile(r"token|key|secret|pass|auth|sig", re.IGNORECASE)
+
+
+def _redacted_query(raw: bytes) -> str:
+    """The query string as sent (what a client asked for: bbox, filter, paging), with the
+    value of any parameter whose name suggests a credential replaced by ``***``."""
+    if not raw:
+        return ""
+    parts = []
+    for pair in raw.decode("latin-1").split("&"):
+        name, sep, _ = pair.partition("=")
+        parts.append(f"{name}{sep}***" if sep and _SECRET_PARAM.search(unquote(name)) else pair)
+    query = "&".join(parts)
+    return query if len(query) <= MAX_LOGGED_PATH else query[:MAX_LOGGED_PATH] + "..."
 
 
 def install(app: FastAPI) -> None:
