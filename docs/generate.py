@@ -38,6 +38,11 @@ def _commands(
     command: click.Command, ctx: click.Context
 ) -> list[tuple[click.Command, click.Context]]:
     """Every command of the tree in depth-first order, each with its context."""
+    # click caches each command's --help option from the first context that asked for it;
+    # another caller (a test invoking a subcommand on its own) may have cached one without
+    # the root's ``-h``. Built again here from this tree's contexts.
+    if getattr(command, "_help_option", None) is not None:
+        command._help_option = None
     found = [(command, ctx)]
     if isinstance(command, click.Group):
         for name in command.list_commands(ctx):
@@ -72,7 +77,8 @@ def cli_reference() -> str:
     """The markdown of ``docs/reference/cli.md``."""
     from api.cli import cli
 
-    root = click.Context(cli, info_name="geoby", terminal_width=100, max_content_width=100)
+    root = click.Context(cli, info_name="geoby", terminal_width=100, max_content_width=100,
+                         **cli.context_settings)  # fmt: skip
     sections = [_command_section(command, ctx) for command, ctx in _commands(cli, root)]
     intro = (
         "# Command-line reference\n\n"
