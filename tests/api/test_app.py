@@ -33,6 +33,11 @@ def client(settings, database, request):
 
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+    # The hand-made layers are not pipeline layers (no fid, no table for app_gas): later
+    # modules serving every catalog layer must not find them.
+    with database.connection("ingest") as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM geoby.layers WHERE id LIKE 'app\\_%'")
+        cur.execute("DROP TABLE IF EXISTS data.app_lakes")
 
 
 def test_healthz(client):

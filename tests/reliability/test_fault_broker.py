@@ -184,6 +184,8 @@ def _acked(info: mqtt.MQTTMessageInfo) -> bool:
         return info.is_published()
     except RuntimeError:  # paho: "the client is not currently connected" at publish time
         return False
+    except ValueError:  # paho: not queued (ERR_QUEUE_SIZE) while the broker was away
+        return False
 
 
 def body(bin_id: str, at: datetime, i: int) -> bytes:
@@ -192,8 +194,8 @@ def body(bin_id: str, at: datetime, i: int) -> bytes:
 
 
 def test_broker_kill_and_restart_lose_and_double_no_reading(settings, database, bins, broker):
-    n = scale(3000, 12000)
-    rate = scale(400, 800)  # readings per second, continuously
+    n = scale(3000, 6000)
+    rate = 400  # readings per second, continuously
     sub = Subscriber(database, live_settings(settings, broker.port), client_id="h6-subscriber")
     sub.start()
     assert sub.wait_connected(), "the subscriber did not connect"
@@ -226,7 +228,7 @@ def test_broker_kill_and_restart_lose_and_double_no_reading(settings, database, 
                 if ahead > 0:
                     _PAUSE.wait(ahead)
         # a batch the gateway already sent (and had PUBACKed) sent again
-        again = scale(200, 1000)
+        again = scale(200, 500)
         for i in range(again):
             gateway.publish(f"again:{keys[i]}", body(*readings[i], i))
         assert gateway.drain(60), f"{len(gateway.pending)} readings never PUBACKed"

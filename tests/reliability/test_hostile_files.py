@@ -67,7 +67,18 @@ def cases(tmp_path_factory, town_dir: Path, shared_data: Path) -> list[corpus.Ca
 
 @pytest.fixture(scope="module")
 def loaded(settings, database: Database, town_dir: Path) -> Database:
-    """The valid files of every family, loaded (replace: reruns start from the same rows)."""
+    """The valid files of every family, loaded (replace: reruns start from the same rows).
+
+    The utilities layers are dropped first: earlier test modules of the session load the
+    same owners' networks from other files (LER GML), whose keys would clash."""
+    from tests.dig.conftest import reset
+
+    conn = connect(database.dsn("owner"))
+    conn.autocommit = True
+    try:
+        reset(conn, drop_utilities=True)
+    finally:
+        conn.close()
     for family, loads in _valid_files(town_dir).items():
         for paths, fields in loads:
             fields = {"mode": "replace", **fields}

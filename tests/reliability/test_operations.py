@@ -66,11 +66,20 @@ def json_log() -> Iterator[io.StringIO]:
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # Another test in the session may have configured logging with disable_existing_loggers
+    # (logging.config.fileConfig's default); the loggers under test are switched back on.
+    watched = [logging.getLogger(name) for name in ("api.problems", "geoby.access", "geoby")]
+    before = [(logger.disabled, logger.level) for logger in watched]
+    for logger in watched:
+        logger.disabled = False
+        logger.setLevel(logging.NOTSET)
     try:
         yield stream
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+        for logger, (disabled, lvl) in zip(watched, before, strict=True):
+            logger.disabled, logger.level = disabled, lvl
 
 
 def lines(stream: io.StringIO) -> list[dict]:
