@@ -140,10 +140,15 @@ def _restore_rules(database: Database, rules: list[Any]) -> None:
 @pytest.fixture(scope="module")
 def app(settings, contract_town: Database) -> Iterator[Any]:
     """The whole application; schemathesis runs its lifespan once, stopped at the end."""
-    logging.getLogger("api").setLevel(logging.CRITICAL)  # 4xx by the thousand
-    application = create_app(settings)
-    yield application
-    asgi.shutdown_lifespans()
+    quiet = logging.getLogger("api")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # 4xx by the thousand
+    try:
+        application = create_app(settings)
+        yield application
+        asgi.shutdown_lifespans()
+    finally:
+        quiet.setLevel(level)  # later modules read these logs
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,7 @@ def json_log() -> Iterator[io.StringIO]:
     root.setLevel(logging.INFO)
     # Another test in the session may have configured logging with disable_existing_loggers
     # (logging.config.fileConfig's default); the loggers under test are switched back on.
-    watched = [logging.getLogger(name) for name in ("api.problems", "geoby.access", "geoby")]
+    watched = [logging.getLogger(name) for name in ("api", "api.problems", "geoby", "geoby.access")]
     before = [(logger.disabled, logger.level) for logger in watched]
     for logger in watched:
         logger.disabled = False
