@@ -42,6 +42,7 @@ from ingest.pipelines import IngestOptions, ingest
 from layers.broker import LocalBroker
 from layers.database import Database, connect
 from layers.settings import BrokerSettings, Settings
+from tests.reliability.polling import wait_for
 from tests.reliability.record import record, scale
 from waste.mqtt import Subscriber
 
@@ -50,16 +51,6 @@ TOPIC = "h6/waste/readings"
 RESEND_S = 2.0
 REPLAY_S = 10.0  # > the broker's autosave interval (layers.broker.AUTOSAVE_S) + detection
 _PAUSE = threading.Event()  # never set: pauses between polls
-
-
-def wait_for(condition, timeout_s: float) -> bool:
-    """Poll ``condition`` every 50 ms until it holds or the time is up."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        _PAUSE.wait(0.05)
-    return bool(condition())
 
 
 @pytest.fixture(scope="module")

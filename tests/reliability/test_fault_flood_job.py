@@ -21,7 +21,6 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -37,24 +36,14 @@ from layers.database import Database, connect
 from layers.errors import NotFound
 from tests.dig.conftest import bearer, reset
 from tests.flood.conftest import load_town
+from tests.reliability.polling import wait_for
 from tests.reliability.record import record, scale
 
 # make test runs the quick subset; this file runs in make reliability.
 pytestmark = pytest.mark.reliability_full
 
 ROOT = Path(__file__).resolve().parents[2]
-_PAUSE = threading.Event()  # never set: pauses between polls
 ASYNC = {"Prefer": "respond-async"}
-
-
-def wait_for(condition, timeout_s: float) -> bool:
-    """Poll ``condition`` every 50 ms until it holds or the time is up."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        _PAUSE.wait(0.05)
-    return bool(condition())
 
 
 def free_port() -> int:

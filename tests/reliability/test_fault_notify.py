@@ -21,7 +21,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 from uuid import uuid4
 
@@ -30,22 +29,13 @@ import pytest
 from dig_coordination.notify import delivery_id, enqueue
 from layers.database import Database
 from tests.dig.receivers import WebhookReceiver
+from tests.reliability.polling import wait_for
 from tests.reliability.record import record, scale
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec-h6-0123456789"
 HOLD_S = 1.0
 _PAUSE = threading.Event()  # never set: pauses between polls
-
-
-def wait_for(condition, timeout_s: float) -> bool:
-    """Poll ``condition`` every 50 ms until it holds or the time is up."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        _PAUSE.wait(0.05)
-    return bool(condition())
 
 
 class SlowReceiver(WebhookReceiver):
