@@ -45,6 +45,18 @@ def reset(conn, *, drop_utilities: bool) -> None:
                 cur.execute("DELETE FROM geoby.layers WHERE id = %s", (layer_id,))
 
 
+def reset_database(database: Database, *, drop_utilities: bool) -> None:
+    """:func:`reset` over a superuser connection of ``database``'s own."""
+    from layers.database import connect
+
+    conn = connect(database.dsn("owner"))
+    conn.autocommit = True
+    try:
+        reset(conn, drop_utilities=drop_utilities)
+    finally:
+        conn.close()
+
+
 @pytest.fixture(scope="module")
 def town(settings, database: Database, town_dir: Path, shared_data: Path) -> Database:
     """The sample town's seven owners (LER GML) and the real KLIC delivery, loaded."""

@@ -26,7 +26,7 @@ from layers import backup as backups
 from layers.database import Database, cluster_for, connect
 from layers.errors import Conflict, InvalidInput
 from layers.settings import Settings
-from tests.dig.conftest import reset
+from tests.dig.conftest import reset_database
 from tests.flood.conftest import load_town
 from tests.reliability.record import record
 
@@ -104,12 +104,7 @@ def source(settings: Settings, town_dir: Path, tmp_path_factory) -> Settings:
     data_dir = tmp_path_factory.mktemp("backup") / "data"
     source = settings.model_copy(update={"data_dir": data_dir})
     database = Database(source)
-    conn = connect(database.dsn("owner"))
-    conn.autocommit = True
-    try:
-        reset(conn, drop_utilities=True)
-    finally:
-        conn.close()
+    reset_database(database, drop_utilities=True)
     try:
         load_town(database, town_dir)
     finally:

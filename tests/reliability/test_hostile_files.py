@@ -71,14 +71,9 @@ def loaded(settings, database: Database, town_dir: Path) -> Database:
 
     The utilities layers are dropped first: earlier test modules of the session load the
     same owners' networks from other files (LER GML), whose keys would clash."""
-    from tests.dig.conftest import reset
+    from tests.dig.conftest import reset_database
 
-    conn = connect(database.dsn("owner"))
-    conn.autocommit = True
-    try:
-        reset(conn, drop_utilities=True)
-    finally:
-        conn.close()
+    reset_database(database, drop_utilities=True)
     for family, loads in _valid_files(town_dir).items():
         for paths, fields in loads:
             fields = {"mode": "replace", **fields}

@@ -24,7 +24,7 @@ from api.app import create_app
 from api.observability import JsonFormatter
 from layers.database import Database, connect
 from layers.settings import DatabaseSettings, Settings
-from tests.dig.conftest import reset
+from tests.dig.conftest import reset_database
 from tests.flood.conftest import load_town
 from tests.reliability.record import record, scale
 
@@ -36,12 +36,7 @@ def town_settings(settings: Settings, town_dir: Path, tmp_path_factory) -> Setti
     """The test database with the sample town, its rasters in a data directory of its own."""
     town = settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("ops") / "data"})
     database = Database(town)
-    conn = connect(database.dsn("owner"))
-    conn.autocommit = True
-    try:
-        reset(conn, drop_utilities=True)
-    finally:
-        conn.close()
+    reset_database(database, drop_utilities=True)
     try:
         load_town(database, town_dir)
     finally:
